@@ -1,0 +1,90 @@
+"""The library's entry points: list backends, open a model, compile it for a backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from hwkit.backend import Device, Executable
+from hwkit.errors import BackendUnavailableError, CompileError, HwkitError
+from hwkit.model import Model
+from hwkit.plugins import BackendInfo, registry
+
+ModelSource = Model | onnx.ModelProto | bytes | str | os.PathLike[str]
+
+
+def backends() -> list[BackendInfo]:
+    """Every installed backend with its status (available / unavailable / failed), reason
+    and devices, sorted by name."""
+    return [registry().backends[name] for name in sorted(registry().backends)]
+
+
+def open_model(source: ModelSource) -> Model:
+    """A Model from a Model, ModelProto, bytes, an .onnx path, or a built-in model's name."""
+    from hwkit.zoo import BUILTIN_MODELS
+
+    if isinstance(source, str) and source in BUILTIN_MODELS and not Path(source).exists():
+        return Model.builtin(source)
+    return Model.load(source)
+
+
+def split_target(target: str) -> tuple[str, str | None]:
+    """'openvino:GPU' -> ('openvino', 'GPU'); 'cpu' -> ('cpu', None)."""
+    name, _, device = target.partition(":")
+    return name.strip(), (device.strip() or None)
+
+
+def pick_device(info: BackendInfo, device: str | Device | None) -> Device:
+    """The named device of a backend (case-insensitive), or its first one."""
+    if isinstance(device, Device):
+        return device
+    if device is None:
+        return info.devices[0]
+    for candidate in info.devices:
+        if candidate.name.lower() == device.lower():
+            return candidate
+    names = ", ".join(d.name for d in info.devices)
+    raise BackendUnavailableError(f"backend '{info.name}' has no device '{device}'; its devices: {names}")
+
+
+def compile(  # noqa: A001 - the public name the API promises
+    model: ModelSource, backend: str, device: str | Device | None = None, **options: Any
+) -> Executable:
+    """Compile ``model`` for ``backend`` (``"name"`` or ``"name:DEVICE"``) with its options.
+
+    Raises:
+        BackendNotFoundError / BackendUnavailableError: no such backend, or it cannot run here.
+        OptionError: an option the backend does not know, or a bad value.
+        CompileError / UnsupportedOpError: the backend could not compile the graph.
+    """
+    name, named_device = split_target(backend)
+    if device is not None and named_device is not None:
+        raise BackendUnavailableError(f"device given twice: '{backend}' and device={device!r}")
+    info = registry().get(name)
+    target = pick_device(info, device if device is not None else named_device)
+    assert info.backend is not None  # registry().get returns available backends only
+    parsed = info.backend.Options.parse(options, backend=name)
+    return compile_with(info, open_model(model), target, parsed)
+
+
+def compile_with(info: BackendInfo, model: Model, device: Device, options: Any) -> Executable:
+    """Compile, mapping any non-hwkit exception of a plugin to CompileError (one place)."""
+    assert info.backend is not None
+    try:
+        executable = info.backend.compile(model, device, options)
+    except HwkitError:
+        raise
+    except Exception as e:  # a plugin's SDK may raise anything while compiling
+        raise CompileError(f"backend '{info.name}' failed to compile '{model.name}': "
+                           f"{type(e).__name__}: {_first_line(e)}") from e
+    if not isinstance(executable, Executable):
+        raise CompileError(f"backend '{info.name}' returned {type(executable).__name__}, not an Executable")
+    return executable
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or [""])[0][:300]

@@ -1,0 +1,209 @@
+"""What a backend plugin implements: ``Backend``, ``Executable``, ``Device`` and options.
+
+A plugin subclasses ``Backend`` (and usually ``BackendOptions``) and returns the class from its
+``hwkit_register_backends`` hook. The core owns timing, inputs and comparison; a backend only
+says which devices it has, compiles a graph for one of them, and runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from hwkit.errors import ExecutionError, OptionError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hwkit.model import Model
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """One place a backend can run.
+
+    Attributes:
+        name: the backend's own id for it, as users type it after ``backend:`` ("CPU", "cuda:0").
+        kind: "cpu", "gpu", "npu" or "other"; the core uses it for labels and peak figures.
+        description: a human name, e.g. the processor or GPU model.
+    """
+
+    name: str
+    kind: Literal["cpu", "gpu", "npu", "other"] = "cpu"
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendOptions:
+    """Options every backend accepts. A backend extends this with its own frozen dataclass.
+
+    Attributes:
+        threads: intra-op threads; None leaves the runtime's default. The bench sets one value
+            for every backend so that they compete on equal terms.
+    """
+
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise OptionError(f"threads must be a whole number >= 1, got {self.threads!r}")
+        for field in dataclasses.fields(self):
+            _check_choice(type(self), field.name, getattr(self, field.name))
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any], backend: str = "") -> BackendOptions:
+        """Build options from a mapping, converting strings (from the CLI) to each field's type.
+
+        Raises:
+            OptionError: for an unknown name or a value of the wrong type.
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            where = f"backend '{backend}'" if backend else cls.__name__
+            raise OptionError(
+                f"unknown option(s) {', '.join(unknown)} for {where}; "
+                f"valid options: {', '.join(fields) or 'none'}"
+            )
+        converted = {name: _convert(name, value, hints[name]) for name, value in values.items()}
+        return cls(**converted)
+
+    @classmethod
+    def describe(cls) -> dict[str, str]:
+        """Option name -> its type and default, for help texts."""
+        hints = typing.get_type_hints(cls)
+        return {
+            f.name: f"{_type_name(hints[f.name])} (default: {f.default!r})"
+            for f in dataclasses.fields(cls)
+        }
+
+
+class Executable(ABC):
+    """A model compiled for one device. Plugins implement ``execute``; callers use ``run``.
+
+    ``run`` checks and normalises the inputs against the model's signature, then calls
+    ``execute``. The bench engine validates once and calls ``execute`` in its timed loop, so that
+    hwkit adds no per-call work to what it measures.
+    """
+
+    def __init__(self, model: Model, device: Device, options: BackendOptions) -> None:
+        self.model = model
+        self.device = device
+        self.options = options
+        self.closed = False
+
+    @abstractmethod
+    def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once on inputs already checked against the model; return outputs by name.
+
+        Outputs are numpy arrays on the host, in the order of the model's outputs. May return
+        before the device finished only if ``synchronize`` waits for it.
+        """
+
+    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Check ``inputs`` against the model (names, dtypes, shapes), run once, wait, return."""
+        if self.closed:
+            raise ExecutionError("this executable was closed; compile the model again")
+        checked = self.model.check_inputs(inputs)
+        outputs = self.execute(checked)
+        self.synchronize()
+        return outputs
+
+    def synchronize(self) -> None:
+        """Wait until all work submitted by ``execute`` has finished. Idempotent."""
+
+    def close(self) -> None:
+        """Release the compiled model and its device memory. Idempotent."""
+        self.closed = True
+
+    def __enter__(self) -> Executable:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Backend(ABC):
+    """A way of running ONNX graphs: a runtime plus the devices it can drive.
+
+    Class attributes:
+        name: the unique name users type ("onnxruntime").
+        Options: the frozen dataclass of options ``compile`` accepts.
+        install_hint: what to run when the backend is unavailable ("pip install hwkit-x").
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    install_hint: ClassVar[str] = ""
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend cannot run here (missing SDK, driver, device), or None. Never raises."""
+        return None
+
+    @abstractmethod
+    def devices(self) -> list[Device]:
+        """The devices usable now; the first is the default. [] when none. Never raises."""
+
+    @abstractmethod
+    def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
+        """Compile ``model`` for ``device``. Raise CompileError / UnsupportedOpError on failure."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the runtime libraries this backend uses, for result fingerprints."""
+        return {}
+
+
+def _check_choice(cls: type, name: str, value: Any) -> None:
+    hint = typing.get_type_hints(cls)[name]
+    choices = _literal_choices(hint)
+    if choices and value not in choices and value is not None:
+        raise OptionError(
+            f"option {name} must be one of {', '.join(map(str, choices))}, got {value!r}"
+        )
+
+
+def _literal_choices(hint: Any) -> tuple[Any, ...]:
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(c for arg in typing.get_args(hint) for c in _literal_choices(arg))
+    return ()
+
+
+def _type_name(hint: Any) -> str:
+    choices = _literal_choices(hint)
+    if choices:
+        return "|".join(map(str, choices))
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    base = args[0] if args else hint
+    return getattr(base, "__name__", str(base))
+
+
+def _convert(name: str, value: Any, hint: Any) -> Any:
+    """Convert a CLI string to the field's type; leave other values for __post_init__ to check."""
+    if not isinstance(value, str):
+        return value
+    if _literal_choices(hint):
+        return value
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    if value.lower() in ("none", "") and type(None) in typing.get_args(hint):
+        return None
+    for kind in args:
+        try:
+            if kind is bool:
+                lowered = value.lower()
+                if lowered in ("1", "true", "yes", "on"):
+                    return True
+                if lowered in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if kind in (int, float, str):
+                return kind(value)
+        except ValueError:
+            continue
+    raise OptionError(f"option {name} takes {_type_name(hint)}, got {value!r}")

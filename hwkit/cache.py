@@ -1,0 +1,56 @@
+"""Where hwkit keeps files between runs, and how it writes files so a crash never half-writes one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import platformdirs
+
+from hwkit.errors import OutputError
+
+
+def cache_dir(*parts: str) -> Path:
+    """The user cache folder (``HWKIT_CACHE_DIR`` overrides it), created on demand."""
+    root = os.environ.get("HWKIT_CACHE_DIR") or platformdirs.user_cache_dir("hwkit")
+    path = Path(root, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
+
+    A reader sees either the old file or the complete new one, never a partial write.
+    """
+    target = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise OutputError(f"cannot write {target}: {e.strerror or e}; choose a writable path") from e
+    return target
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Fail now, before any measuring, if ``path`` could not be written later."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise OutputError(f"{target} is a folder; give a file path for the output")
+    if not folder.exists():
+        raise OutputError(f"cannot write {target}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise OutputError(f"cannot write {target}: permission denied; choose a writable path")
+    return target

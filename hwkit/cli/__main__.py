@@ -1,0 +1,5 @@
+import sys
+
+from hwkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""Argument parsing shared by the subcommands, and the two consoles."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+
+from hwkit.errors import OptionError
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--shape, --dim, --seed: how inputs are generated."""
+    parser.add_argument("--shape", action="append", default=[], metavar="NAME=AxBxC",
+                        help="fix an input's shape, e.g. x=1x3x224x224 (repeatable)")
+    parser.add_argument("--dim", action="append", default=[], metavar="NAME=N",
+                        help="fix a symbolic dimension everywhere, e.g. batch=8 (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
+
+
+def parse_shapes(values: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for value in values:
+        name, sep, dims = value.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.lower().replace(",", "x").split("x")) if dims else ()
+        except ValueError:
+            shape = (-1,)
+        if not sep or not name or any(d < 0 for d in shape):
+            raise OptionError(f"--shape takes NAME=AxBxC with whole sizes, e.g. x=1x3x224x224; got '{value}'")
+        shapes[name.strip()] = shape
+    return shapes
+
+
+def parse_dims(values: Sequence[str]) -> dict[str, int]:
+    dims: dict[str, int] = {}
+    for value in values:
+        name, sep, size = value.partition("=")
+        if not sep or not name or not size.strip().isdigit():
+            raise OptionError(f"--dim takes NAME=N with a whole size, e.g. batch=8; got '{value}'")
+        dims[name.strip()] = int(size)
+    return dims
+
+
+def parse_options(values: Sequence[str], per_backend: bool) -> Any:
+    """-o key=value (one backend) or -o backend.key=value (several), values kept as strings."""
+    flat: dict[str, str] = {}
+    nested: dict[str, dict[str, str]] = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key:
+            form = "BACKEND.NAME=VALUE" if per_backend else "NAME=VALUE"
+            raise OptionError(f"-o takes {form}, e.g. {'onnxruntime.' if per_backend else ''}threads=2; got '{value}'")
+        if per_backend:
+            backend, dot, name = key.partition(".")
+            if not dot or not name:
+                raise OptionError(f"-o takes BACKEND.NAME=VALUE here, e.g. openvino.precision=f16; got '{value}'")
+            nested.setdefault(backend, {})[name] = setting
+        else:
+            flat[key] = setting
+    return nested if per_backend else flat
+
+
+def split_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -1,0 +1,53 @@
+"""``hwkit run MODEL -b BACKEND``: one inference on generated inputs, outputs summarised."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from rich.table import Table
+
+from hwkit.api import compile, open_model
+from hwkit.cache import atomic_write, check_writable
+from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, stdout
+from hwkit.inputs_file import load_inputs, save_arrays
+from hwkit.report import format_time
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="run one inference and summarise the outputs")
+    parser.add_argument("model", help="an .onnx file or a built-in model (mlp, cnn, encoder)")
+    parser.add_argument("-b", "--backend", default="onnxruntime", help="BACKEND or BACKEND:DEVICE")
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a backend option, e.g. threads=2 (repeatable)")
+    parser.add_argument("--inputs", metavar="FILE.npz", help="use these inputs instead of generated ones")
+    parser.add_argument("--save", metavar="FILE.npz", help="write the outputs to an .npz file")
+    add_model_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.save:
+        check_writable(args.save)
+    model = open_model(args.model)
+    if args.inputs:
+        inputs = load_inputs(args.inputs)
+    else:
+        inputs = model.make_inputs(parse_shapes(args.shape), parse_dims(args.dim), seed=args.seed)
+    with compile(model, args.backend, **parse_options(args.option, per_backend=False)) as exe:
+        start = time.perf_counter()
+        outputs = exe.run(inputs)
+        elapsed = time.perf_counter() - start
+    table = Table(title=f"{model.name} on {args.backend} ({format_time(elapsed)}, first run)")
+    for column in ("output", "dtype", "shape", "min", "max", "mean", "first values"):
+        table.add_column(column)
+    for name, value in outputs.items():
+        numeric = value.astype(np.float64) if value.size and value.dtype.kind in "biuf" or value.dtype.name == "bfloat16" else None
+        stats = [f"{numeric.min():.4g}", f"{numeric.max():.4g}", f"{numeric.mean():.4g}"] if numeric is not None else ["-"] * 3
+        first = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value.ravel()[:4].tolist())
+        table.add_row(name, value.dtype.name, "x".join(map(str, value.shape)) or "scalar", *stats, first)
+    stdout.print(table)
+    if args.save:
+        atomic_write(args.save, save_arrays(outputs))
+    return 0

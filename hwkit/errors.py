@@ -1,0 +1,83 @@
+"""The one error hierarchy of hwkit.
+
+Every problem a user can cause or meet is one of these; the CLI prints ``str(error)`` on one
+line and exits with code 2. Backends map their SDK's exceptions onto them in one place and
+chain with ``raise ... from e`` so the original stays available for debugging.
+
+::
+
+    HwkitError
+    ├── BackendNotFoundError      no backend of that name (did you mean …? install hint)
+    ├── BackendUnavailableError   installed, but its SDK, driver or device is missing
+    ├── PluginError               a plugin failed to load or registered something invalid
+    ├── OptionError               an unknown option, or a value it cannot take
+    ├── ModelError                unreadable or invalid model, or inputs that do not fit it
+    ├── CompileError              a backend could not compile the graph
+    │   └── UnsupportedOpError    ... because it lacks some ops (all of them listed)
+    ├── ExecutionError            a compiled graph failed while running
+    └── OutputError               a result file cannot be written
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class HwkitError(Exception):
+    """Base of every error hwkit raises on purpose."""
+
+
+class BackendNotFoundError(HwkitError):
+    """No installed backend has the requested name."""
+
+
+class BackendUnavailableError(HwkitError):
+    """The backend is installed but cannot run here (SDK, driver or device missing)."""
+
+
+class PluginError(HwkitError):
+    """A plugin could not be loaded or registered something invalid."""
+
+
+class OptionError(HwkitError):
+    """An option is unknown to the backend or has a value it cannot take."""
+
+
+class ModelError(HwkitError):
+    """The model cannot be read or validated, or inputs do not fit its signature."""
+
+
+class CompileError(HwkitError):
+    """A backend failed to compile the model."""
+
+
+class UnsupportedOpError(CompileError):
+    """A backend does not support some ops of the graph.
+
+    Attributes:
+        backend: the backend's name.
+        ops: op type -> names of the nodes that use it.
+    """
+
+    def __init__(self, backend: str, ops: dict[str, list[str]]) -> None:
+        self.backend = backend
+        self.ops = {op: list(nodes) for op, nodes in sorted(ops.items())}
+        listing = "; ".join(f"{op} (nodes: {_shorten(nodes)})" for op, nodes in self.ops.items())
+        super().__init__(
+            f"backend '{backend}' does not support {len(self.ops)} op type(s) of this graph: "
+            f"{listing}. Try another backend (hwkit backends) or re-export without these ops."
+        )
+
+
+class ExecutionError(HwkitError):
+    """A compiled model failed while running."""
+
+
+class OutputError(HwkitError):
+    """A result file cannot be written."""
+
+
+def _shorten(names: Iterable[str], limit: int = 3) -> str:
+    names = [n or "<unnamed>" for n in names]
+    shown = ", ".join(names[:limit])
+    return shown + (f", +{len(names) - limit} more" if len(names) > limit else "")

@@ -1,0 +1,230 @@
+"""``hwkit.Model``: one ONNX graph, its signature, a content fingerprint, and input generation."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+
+from hwkit.errors import ModelError
+from hwkit.inputs import generate_inputs, index_bounds
+from hwkit.specs import TensorSpec, check_inputs, resolve_shapes
+
+if TYPE_CHECKING:
+    import torch
+
+# What onnx.load and the checker raise for unreadable or malformed content.
+_PARSE_ERRORS = (DecodeError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, OSError)
+
+
+class Model:
+    """An ONNX graph that every backend compiles and runs as it is.
+
+    Build one with ``Model.load`` (a file, bytes or ModelProto), ``Model.from_torch`` or
+    ``Model.builtin``.
+
+    Attributes:
+        proto: the ONNX ModelProto (external data loaded).
+        name: a short label for tables ("cnn", the file's stem).
+        path: the file it came from, if any.
+        inputs / outputs: the graph's signature as TensorSpec lists.
+        default_dims: values for symbolic dimensions used when the caller sets none
+            (the built-in models fix their batch to 1 this way).
+    """
+
+    def __init__(
+        self,
+        proto: onnx.ModelProto,
+        name: str = "model",
+        path: Path | None = None,
+        default_dims: Mapping[str, int] | None = None,
+    ) -> None:
+        self.proto = proto
+        self.name = name
+        self.path = path
+        self.default_dims = dict(default_dims or {})
+        graph = proto.graph
+        initialized = {init.name for init in graph.initializer}
+        self.inputs = [TensorSpec.from_value_info(v) for v in graph.input if v.name not in initialized]
+        self.outputs = [TensorSpec.from_value_info(v) for v in graph.output]
+        if not self.outputs:
+            raise ModelError(f"model '{name}' has no outputs; nothing to run or compare")
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, source: str | os.PathLike[str] | bytes | onnx.ModelProto | Model) -> Model:
+        """Read and validate an ONNX model from a path, serialized bytes or a ModelProto.
+
+        Raises:
+            ModelError: the file is missing, is not ONNX, or fails the ONNX checker.
+        """
+        if isinstance(source, Model):
+            return source
+        if isinstance(source, onnx.ModelProto):
+            _check(source, "the given ModelProto")
+            return cls(source)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            proto = _parse(bytes(source), "the given bytes")
+            _check(proto, "the given bytes")
+            return cls(proto)
+        if isinstance(source, (str, os.PathLike)):
+            return cls._load_path(Path(source))
+        raise ModelError(
+            f"cannot load a model from {type(source).__name__}; pass an .onnx path, bytes, "
+            "an onnx.ModelProto, or use Model.from_torch / Model.builtin"
+        )
+
+    @classmethod
+    def _load_path(cls, path: Path) -> Model:
+        if not path.exists():
+            from hwkit.zoo import BUILTIN_MODELS
+
+            raise ModelError(
+                f"model file not found: {path}; pass an existing .onnx file or a built-in model "
+                f"({', '.join(BUILTIN_MODELS)})"
+            )
+        if path.is_dir():
+            raise ModelError(f"{path} is a folder; pass the .onnx file inside it")
+        with path.open("rb") as handle:
+            head = handle.read(4)
+        if head.startswith(b"PK"):
+            raise ModelError(
+                f"{path} is a zip archive (a PyTorch checkpoint?), not ONNX; export it with "
+                "hwkit.Model.from_torch or torch.onnx.export"
+            )
+        try:
+            proto = onnx.load(str(path))
+        except _PARSE_ERRORS as e:
+            raise ModelError(
+                f"{path} is not a readable ONNX model ({type(e).__name__}: {_first_line(e)}); "
+                "check that the file is complete and really ONNX"
+            ) from e
+        _check(proto, str(path), path)
+        return cls(proto, name=path.stem, path=path)
+
+    @classmethod
+    def from_torch(
+        cls,
+        module: torch.nn.Module,
+        example_inputs: Sequence[Any] | Any,
+        dynamic_shapes: Any = None,
+        name: str | None = None,
+    ) -> Model:
+        """Export a torch module with ``torch.onnx.export(dynamo=True)``, cached on disk.
+
+        The exporter's progress lines and warnings are kept out of the terminal; on failure they
+        are part of the error. The second export of the same module, weights and inputs reads
+        the cache instead of paying the exporter's seconds again.
+        """
+        from hwkit.export import export_torch
+
+        proto = export_torch(module, example_inputs, dynamic_shapes)
+        return cls(proto, name=name or type(module).__name__)
+
+    @classmethod
+    def builtin(cls, name: str) -> Model:
+        """One of the demo models defined in plain torch: ``mlp``, ``cnn``, ``encoder``."""
+        from hwkit.zoo import load_builtin
+
+        return load_builtin(name)
+
+    # -- identity -------------------------------------------------------------------------
+
+    @functools.cached_property
+    def serialized(self) -> bytes:
+        """The graph as ONNX bytes (what byte-based runtimes are given)."""
+        try:
+            return self.proto.SerializeToString()
+        except ValueError as e:  # protobuf refuses messages over 2 GB
+            raise ModelError(
+                f"model '{self.name}' is too large to serialize in memory; load it from its "
+                ".onnx file with external data instead"
+            ) from e
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """Fingerprint of the graph's content (the serialized ModelProto)."""
+        return hashlib.sha256(self.serialized).hexdigest()
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model as an .onnx file (atomically)."""
+        from hwkit.cache import atomic_write
+
+        return atomic_write(path, self.serialized)
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def resolve_shapes(
+        self, shapes: Mapping[str, Sequence[int]] | None = None, dims: Mapping[str, int] | None = None
+    ) -> dict[str, tuple[int, ...]]:
+        """Every input's concrete shape; dynamic dims from ``shapes``, ``dims`` or defaults."""
+        return resolve_shapes(self.inputs, shapes, {**self.default_dims, **(dims or {})})
+
+    def make_inputs(
+        self,
+        shapes: Mapping[str, Sequence[int]] | None = None,
+        dims: Mapping[str, int] | None = None,
+        seed: int = 0,
+    ) -> dict[str, np.ndarray]:
+        """Seeded random inputs that fit the graph (never zeros; indices within tables)."""
+        return generate_inputs(
+            self.inputs, self.resolve_shapes(shapes, dims), seed, index_bounds(self.proto.graph)
+        )
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Inputs as numpy arrays, checked against names, dtypes and shapes (ModelError if not)."""
+        return check_inputs(self.inputs, inputs)
+
+    def nodes_by_op(self, ops: Iterable[str]) -> dict[str, list[str]]:
+        """Node names per op, for error messages; ``ops`` may be "Op", "domain.Op" or "domain:Op"."""
+        found: dict[str, list[str]] = {}
+        for op in ops:
+            domain, _, op_type = op.replace(":", ".").rpartition(".")
+            found[op] = [
+                n.name or f"#{i}"
+                for i, n in enumerate(self.proto.graph.node)
+                if n.op_type == op_type and (not domain or n.domain == domain)
+            ]
+        return found
+
+    @property
+    def opset(self) -> int:
+        """The default-domain opset the graph was written against."""
+        return next((o.version for o in self.proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(s) for s in self.inputs)
+        outs = ", ".join(str(s) for s in self.outputs)
+        return f"Model({self.name!r}, inputs=[{ins}], outputs=[{outs}], opset={self.opset})"
+
+
+def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    try:
+        return onnx.load_model_from_string(data)
+    except _PARSE_ERRORS as e:
+        raise ModelError(
+            f"{where} are not a readable ONNX model ({type(e).__name__}: {_first_line(e)})"
+        ) from e
+
+
+def _check(proto: onnx.ModelProto, where: str, path: Path | None = None) -> None:
+    if not proto.HasField("graph") or not proto.opset_import:
+        raise ModelError(f"{where} is not an ONNX model: it has no graph or no opset; check the file")
+    try:
+        # The path form also checks models over 2 GB, whose proto cannot be serialized whole.
+        onnx.checker.check_model(str(path) if path else proto)
+    except (onnx.checker.ValidationError, *_PARSE_ERRORS) as e:
+        raise ModelError(f"{where} is not a valid ONNX graph: {_first_line(e)}") from e
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]

@@ -1,0 +1,1 @@
+"""pytest plugin of hwkit (entry point ``pytest11``); filled in by the conformance kit."""

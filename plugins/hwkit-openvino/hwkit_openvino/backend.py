@@ -1,0 +1,148 @@
+"""OpenVINO as a hwkit backend. SDK errors are mapped to hwkit errors in ``_sdk_errors``."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+import numpy as np
+
+from hwkit import Backend, BackendOptions, Device, Executable, Model
+from hwkit.errors import CompileError, ExecutionError, UnsupportedOpError
+
+_KINDS = {"CPU": "cpu", "GPU": "gpu", "NPU": "npu"}
+# numpy dtypes OpenVINO's tensor .data cannot express faithfully (bf16 reads back as f16).
+_RAW = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2"}
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenVinoOptions(BackendOptions):
+    """Options of the openvino backend.
+
+    Attributes:
+        precision: INFERENCE_PRECISION_HINT; f32 keeps results comparable with other backends.
+        hint: PERFORMANCE_HINT; latency serves one request at a time.
+    """
+
+    precision: Literal["f32", "f16", "bf16"] = "f32"
+    hint: Literal["latency", "throughput"] = "latency"
+
+
+class OpenVinoBackend(Backend):
+    """Runs the graph with OpenVINO on each device its Core reports."""
+
+    name = "openvino"
+    Options = OpenVinoOptions
+    install_hint = "pip install openvino"
+
+    def __init__(self) -> None:
+        self._core: Any = None
+
+    @property
+    def core(self) -> Any:
+        if self._core is None:
+            import openvino as ov
+
+            self._core = ov.Core()
+        return self._core
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import openvino  # noqa: F401
+        except ImportError as e:
+            return f"openvino cannot be imported: {e}"
+        return None
+
+    def devices(self) -> list[Device]:
+        found = []
+        for name in self.core.available_devices:
+            kind = _KINDS.get(name.split(".")[0], "other")
+            try:
+                description = str(self.core.get_property(name, "FULL_DEVICE_NAME"))
+            except RuntimeError:
+                description = name  # some plugins do not report a full name
+            found.append(Device(name, kind, description))  # type: ignore[arg-type]
+        return found
+
+    def versions(self) -> dict[str, str]:
+        import openvino as ov
+
+        return {"openvino": ov.__version__}
+
+    def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
+        if not isinstance(options, OpenVinoOptions):
+            options = OpenVinoOptions(threads=options.threads)
+        return OpenVinoExecutable(model, device, options, self.core)
+
+
+class OpenVinoExecutable(Executable):
+    def __init__(self, model: Model, device: Device, options: OpenVinoOptions, core: Any) -> None:
+        import openvino as ov
+
+        super().__init__(model, device, options)
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": options.precision,
+            "PERFORMANCE_HINT": options.hint.upper(),
+        }
+        if options.threads:
+            config["INFERENCE_NUM_THREADS"] = options.threads
+        with _sdk_errors(model, "compile"):
+            graph = core.read_model(str(model.path) if model.path else model.serialized)
+            self.compiled = core.compile_model(graph, device.name, config)
+            self.request = self.compiled.create_infer_request()
+        # OpenVINO drops graph inputs that nothing uses: feed by name, only what it kept.
+        kept = {name for port in self.compiled.inputs for name in port.get_names()}
+        self.fed = [s.name for s in model.inputs if s.name in kept]
+        self.ports = []
+        for spec in model.outputs:
+            port = next((p for p in self.compiled.outputs if spec.name in p.get_names()), None)
+            if port is None:
+                raise CompileError(f"openvino lost output '{spec.name}' while compiling '{model.name}'")
+            self.ports.append((spec.name, spec.dtype, port))
+        self._raw_inputs = {s.name: ov.Type(_RAW[s.dtype]) for s in model.inputs if s.dtype in _RAW}
+        self._ov = ov
+
+    def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feeds = {name: self._tensor(name, inputs[name]) for name in self.fed}
+        with _sdk_errors(self.model, "run"):
+            results = self.request.infer(feeds, share_inputs=True, share_outputs=True)
+        outputs = {}
+        for name, dtype, port in self.ports:
+            value = results[port]
+            if dtype in _RAW:  # .data would reinterpret bf16 as f16: move the raw bytes
+                tensor = self.request.get_tensor(port)
+                value = np.frombuffer(tensor.data.view(np.uint8).tobytes(), dtype=dtype).reshape(tuple(tensor.shape))
+            outputs[name] = np.array(value, copy=True)  # the request reuses its buffers
+        return outputs
+
+    def _tensor(self, name: str, array: np.ndarray) -> Any:
+        if name not in self._raw_inputs:
+            return array
+        tensor = self._ov.Tensor(self._raw_inputs[name], list(array.shape))
+        tensor.data.view(np.uint8)[...] = np.ascontiguousarray(array).view(np.uint8).reshape(tensor.data.view(np.uint8).shape)
+        return tensor
+
+    def close(self) -> None:
+        self.request = None
+        self.compiled = None
+        super().close()
+
+
+@contextlib.contextmanager
+def _sdk_errors(model: Model, stage: str) -> Iterator[None]:
+    """OpenVINO's exceptions (RuntimeError with a report) -> hwkit's, in one place."""
+    try:
+        yield
+    except (RuntimeError, ValueError, TypeError) as e:
+        text = str(e)
+        match = re.search(r"No conversion rule found for operations: ([^\n]+)", text)
+        if match:
+            ops = [op.strip() for op in match.group(1).split(",") if op.strip()]
+            raise UnsupportedOpError("openvino", model.nodes_by_op(ops)) from e
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Exception from")]
+        summary = " ".join(lines)[:400]
+        error = CompileError if stage == "compile" else ExecutionError
+        raise error(f"openvino failed to {stage} '{model.name}': {summary}") from e

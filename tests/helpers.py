@@ -1,0 +1,66 @@
+"""Test helpers: tiny ONNX graphs, fake plugin distributions, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+
+def add_relu_model(dynamic: bool = False, opset: int = 17) -> onnx.ModelProto:
+    """y = relu(x + b): a graph every backend runs, with one initializer."""
+    dims: list[int | str] = ["batch", 4] if dynamic else [2, 4]
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["s"], name="add"), helper.make_node("Relu", ["s"], ["y"], name="relu")],
+        "add_relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)],
+        [helper.make_tensor("b", TensorProto.FLOAT, [4], [0.5, -0.5, 1.0, -1.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def unknown_ops_model() -> onnx.ModelProto:
+    """A valid graph using two ops of a custom domain that no backend implements."""
+    graph = helper.make_graph(
+        [helper.make_node("Frobnicate", ["x"], ["t"], domain="com.example", name="frob"),
+         helper.make_node("Twiddle", ["t"], ["y"], domain="com.example", name="twid")],
+        "custom",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    model.ir_version = 8
+    return model
+
+
+def make_plugin_dist(site: Path, dist: str, entry: str, module: str, source: str) -> None:
+    """Install a plugin distribution into ``site`` the way pip would, minus pip: a module and a
+    .dist-info folder whose entry_points.txt puts it in the ``hwkit`` group."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text(f"[hwkit]\n{entry} = {module}\n")
+
+
+def run_cli(*args: str, site: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m hwkit.cli`` in a fresh process, as a user's shell would."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    if site is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), full_env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "hwkit.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+FAST_BENCH = ["--min-time", "0.05", "--min-iters", "3", "--warmup", "1", "--warmup-time", "0"]
