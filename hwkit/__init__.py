@@ -10,6 +10,7 @@ The public API::
 """
 
 from hwkit.api import backends, compile, open_model
+from hwkit.bench import BenchResult, BenchSettings, bench
 from hwkit.backend import Backend, BackendOptions, Device, Executable
 from hwkit.errors import (
     BackendNotFoundError,
@@ -46,7 +47,10 @@ __all__ = [
     "PluginError",
     "TensorSpec",
     "UnsupportedOpError",
+    "BenchResult",
+    "BenchSettings",
     "backends",
+    "bench",
     "compile",
     "hookimpl",
     "open_model",

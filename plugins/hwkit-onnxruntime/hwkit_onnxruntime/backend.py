@@ -131,7 +131,7 @@ class OnnxRuntimeExecutable(Executable):
                 array = np.ascontiguousarray(inputs[spec.name])
                 if spec.dtype in RAW_DTYPES:
                     value = ort.OrtValue.ortvalue_from_shape_and_type(array.shape, _onnx_type(spec.dtype))
-                    value.update_inplace(array.view(np.uint8) if array.size else array)
+                    value.update_inplace(array.view(f"uint{8 * array.itemsize}"))  # same size, plain type
                 else:
                     value = ort.OrtValue.ortvalue_from_numpy(array)
                 feeds[spec.name] = value

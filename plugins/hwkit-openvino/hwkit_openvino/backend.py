@@ -15,7 +15,7 @@ from hwkit.errors import CompileError, ExecutionError, UnsupportedOpError
 
 _KINDS = {"CPU": "cpu", "GPU": "gpu", "NPU": "npu"}
 # numpy dtypes OpenVINO's tensor .data cannot express faithfully (bf16 reads back as f16).
-_RAW = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2"}
+_RAW = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2"}  # -> ov.Type attribute
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +102,7 @@ class OpenVinoExecutable(Executable):
             if port is None:
                 raise CompileError(f"openvino lost output '{spec.name}' while compiling '{model.name}'")
             self.ports.append((spec.name, spec.dtype, port))
-        self._raw_inputs = {s.name: ov.Type(_RAW[s.dtype]) for s in model.inputs if s.dtype in _RAW}
+        self._raw_inputs = {s.name: getattr(ov.Type, _RAW[s.dtype]) for s in model.inputs if s.dtype in _RAW}
         self._ov = ov
 
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -114,7 +114,7 @@ class OpenVinoExecutable(Executable):
             value = results[port]
             if dtype in _RAW:  # .data would reinterpret bf16 as f16: move the raw bytes
                 tensor = self.request.get_tensor(port)
-                value = np.frombuffer(tensor.data.view(np.uint8).tobytes(), dtype=dtype).reshape(tuple(tensor.shape))
+                value = tensor.data.view(f"uint{8 * np.dtype(dtype).itemsize}").view(dtype)
             outputs[name] = np.array(value, copy=True)  # the request reuses its buffers
         return outputs
 
@@ -122,7 +122,8 @@ class OpenVinoExecutable(Executable):
         if name not in self._raw_inputs:
             return array
         tensor = self._ov.Tensor(self._raw_inputs[name], list(array.shape))
-        tensor.data.view(np.uint8)[...] = np.ascontiguousarray(array).view(np.uint8).reshape(tensor.data.view(np.uint8).shape)
+        plain = f"uint{8 * array.itemsize}"  # same-size plain type: copy the bits, not the values
+        tensor.data.view(plain)[...] = np.ascontiguousarray(array).view(plain)
         return tensor
 
     def close(self) -> None:

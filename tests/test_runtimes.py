@@ -1,0 +1,110 @@
+"""The onnxruntime and openvino backends against PyTorch's own outputs on the built-in models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hwkit
+from hwkit.errors import UnsupportedOpError
+from hwkit.zoo import BUILTIN_MODELS
+from tests.helpers import unknown_ops_model
+
+torch = pytest.importorskip("torch")
+RUNTIMES = ["onnxruntime", "openvino"]
+
+
+def require(backend: str) -> None:
+    info = next((b for b in hwkit.backends() if b.name == backend), None)
+    if info is None or info.status != "available":
+        pytest.skip(f"backend {backend} not available: {info.reason if info else 'not installed'}")
+
+
+@pytest.fixture(scope="module")
+def torch_references():
+    """Each built-in model's torch output on hwkit's generated inputs."""
+    refs = {}
+    for name, recipe in BUILTIN_MODELS.items():
+        model = hwkit.Model.builtin(name)
+        inputs = model.make_inputs(dims={"batch": 2}, seed=3)
+        module, _ = recipe.build()
+        with torch.inference_mode():
+            expected = module.eval()(*(torch.from_numpy(v) for v in inputs.values()))
+        refs[name] = (model, inputs, expected.numpy())
+    return refs
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+@pytest.mark.parametrize("name", list(BUILTIN_MODELS))
+def test_matches_pytorch(backend, name, torch_references):
+    require(backend)
+    model, inputs, expected = torch_references[name]
+    with hwkit.compile(model, backend, threads=2) as exe:
+        (actual,) = exe.run(inputs).values()
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    np.testing.assert_allclose(actual, expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_unsupported_ops_are_listed_at_compile(backend):
+    require(backend)
+    with pytest.raises(UnsupportedOpError) as caught:
+        hwkit.compile(unknown_ops_model(), backend)
+    assert set(caught.value.ops) == {"com.example.Frobnicate", "com.example.Twiddle"}
+    assert caught.value.ops["com.example.Frobnicate"] == ["frob"]
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_scalar_and_bfloat16_inputs(backend):
+    require(backend)
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["h"], ["hf"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["hf", "s"], ["y"])],
+        "bf16", [helper.make_tensor_value_info("h", TensorProto.BFLOAT16, [3]),
+                 helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    import ml_dtypes
+
+    h = np.array([1.5, -2.0, 3.25], dtype=ml_dtypes.bfloat16)
+    with hwkit.compile(proto, backend) as exe:
+        y = exe.run({"h": h, "s": np.float32(2.0)})["y"]
+    np.testing.assert_array_equal(y, [3.0, -4.0, 6.5])
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_unused_input_is_fed_by_name(backend):
+    require(backend)
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Neg", ["used"], ["y"])], "unused",
+        [helper.make_tensor_value_info("unused", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("used", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    with hwkit.compile(proto, backend) as exe:
+        y = exe.run({"unused": np.ones(2, np.float32), "used": np.array([1, 2], np.float32)})["y"]
+    np.testing.assert_array_equal(y, [-1, -2])
+
+
+def test_onnxruntime_options():
+    require("onnxruntime")
+    with hwkit.compile(hwkit.Model.builtin("mlp"), "onnxruntime", optimization="disable", spinning="false") as exe:
+        assert exe.options.optimization == "disable" and exe.options.spinning is False
+    with pytest.raises(hwkit.OptionError, match="optimization must be one of"):
+        hwkit.compile(hwkit.Model.builtin("mlp"), "onnxruntime", optimization="max")
+
+
+def test_openvino_options():
+    require("openvino")
+    with hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="f32", hint="throughput") as exe:
+        assert str(exe.compiled.get_property("PERFORMANCE_HINT")).endswith("THROUGHPUT")
+    with pytest.raises(hwkit.OptionError, match="precision must be one of f32, f16, bf16"):
+        hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="f64")
