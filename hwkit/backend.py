@@ -117,6 +117,10 @@ class Executable(ABC):
     def synchronize(self) -> None:
         """Wait until all work submitted by ``execute`` has finished. Idempotent."""
 
+    def memory_stats(self) -> dict[str, int]:
+        """Device memory figures in bytes (e.g. peak allocated), where the runtime has them."""
+        return {}
+
     def close(self) -> None:
         """Release the compiled model and its device memory. Idempotent."""
         self.closed = True

@@ -13,7 +13,7 @@ import numpy as np
 import psutil
 
 from hwkit.api import ModelSource, compile_with, open_model, pick_device, split_target
-from hwkit.errors import HwkitError
+from hwkit.errors import BackendUnavailableError, HwkitError, OptionError
 from hwkit.model import Model
 from hwkit.parity import OutputAgreement, compare_outputs
 from hwkit.plugins import registry
@@ -46,14 +46,17 @@ class BenchSettings:
     shapes: Mapping[str, Sequence[int]] | None = None
     dims: Mapping[str, int] | None = None
     options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per backend
+    batches: Sequence[int] | None = None  # throughput sweep over the dynamic batch dimension
+    isolation: bool = True  # each backend in a process of its own
+    timeout: float = 600.0  # seconds a backend may take (compile + runs) before it is stopped
 
     def __post_init__(self) -> None:
-        from hwkit.errors import OptionError
-
         for name in ("warmup_iters", "min_iters", "input_sets"):
             if getattr(self, name) < (1 if name != "warmup_iters" else 0):
                 raise OptionError(f"{name} must be >= {1 if name != 'warmup_iters' else 0}")
-        for name in ("warmup_time", "min_time", "max_time"):
+        if any(b < 1 for b in self.batches or ()):
+            raise OptionError("batch sizes must be >= 1")
+        for name in ("warmup_time", "min_time", "max_time", "timeout"):
             if getattr(self, name) < 0:
                 raise OptionError(f"{name} must be >= 0 seconds")
 
@@ -67,12 +70,16 @@ class BackendResult:
 
     backend: str
     device: str = ""
-    status: str = "ok"  # ok | failed | unavailable | interrupted
+    batch: int = 1
+    status: str = "ok"  # ok | failed | crashed | timeout | interrupted
     error: str = ""
     compile_s: float | None = None
     first_run_s: float | None = None
     samples: list[float] = dataclasses.field(default_factory=list)
     hit_max_time: bool = False
+    rss_before_compile: int | None = None  # bytes, the backend's own process (isolated runs)
+    peak_rss: int | None = None
+    device_memory: dict[str, int] = dataclasses.field(default_factory=dict)
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     outputs: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
@@ -81,6 +88,10 @@ class BackendResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok" and bool(self.samples)
+
+    @property
+    def device_kind(self) -> str:
+        return "cpu" if self.device.lower() in ("cpu", "") or self.device.upper() == "CPU" else "gpu"
 
     @property
     def summary(self) -> Summary | None:
@@ -99,22 +110,28 @@ class BenchResult:
 
     model: Model
     settings: BenchSettings
-    shapes: dict[str, tuple[int, ...]]
+    shapes: dict[int, dict[str, tuple[int, ...]]]  # batch -> every input's shape
     results: list[BackendResult]
     reference: str | None = None
     interrupted: bool = False
+    elapsed_s: float = 0.0
+    flops: dict[int, float] = dataclasses.field(default_factory=dict)  # batch -> FLOPs per inference
+    peaks: dict[str, float] = dataclasses.field(default_factory=dict)  # device kind -> GFLOP/s
 
     @property
-    def batch(self) -> int:
-        """Items per inference: the first input's leading size if that axis is dynamic, else 1."""
-        spec = self.model.inputs[0] if self.model.inputs else None
-        if spec and spec.shape and not isinstance(spec.shape[0], int):
-            return self.shapes[spec.name][0]
-        return 1
+    def mode(self) -> str:
+        return "throughput" if self.settings.batches else "latency"
 
-    def fastest(self) -> BackendResult | None:
-        done = [r for r in self.results if r.ok]
-        return min(done, key=lambda r: r.summary.median) if done else None  # type: ignore[union-attr]
+    @property
+    def batches(self) -> list[int]:
+        return list(self.shapes)
+
+    def fastest(self, batch: int | None = None) -> BackendResult | None:
+        done = [r for r in self.results if r.ok and (batch is None or r.batch == batch)]
+        return min(done, key=lambda r: r.summary.median / r.batch) if done else None  # type: ignore[union-attr]
+
+    def reference_record(self, batch: int) -> BackendResult | None:
+        return next((r for r in self.results if r.backend == self.reference and r.batch == batch), None)
 
     def table(self) -> Any:
         from hwkit.report import bench_table
@@ -131,10 +148,45 @@ class BenchResult:
 
         return bench_to_json(self, path)
 
+    def to_csv(self, path: str | None = None) -> str:
+        from hwkit.report import bench_to_csv
 
-def make_input_sets(model: Model, settings: BenchSettings) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]]]:
+        return bench_to_csv(self, path)
+
+    def to_markdown(self, path: str | None = None) -> str:
+        from hwkit.report import bench_to_markdown
+
+        return bench_to_markdown(self, path)
+
+    def plot(self, path: str) -> None:
+        from hwkit.plot import plot_bench
+
+        plot_bench(self, path)
+
+
+def batch_dim(model: Model) -> str | None:
+    """The symbolic name of the first input's leading axis: the batch a sweep varies."""
+    spec = model.inputs[0] if model.inputs else None
+    if spec and spec.shape and isinstance(spec.shape[0], str):
+        return spec.shape[0]
+    return None
+
+
+def make_input_sets(
+    model: Model, settings: BenchSettings, batch: int | None = None
+) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]]]:
     """The seeded input sets every backend receives, checked once against the model."""
-    shapes = model.resolve_shapes(settings.shapes, settings.dims)
+    dims = dict(settings.dims or {})
+    if batch is not None:
+        name = batch_dim(model)
+        if name is None:
+            first = model.inputs[0] if model.inputs else None
+            raise OptionError(
+                f"--batch needs a model whose first input has a dynamic leading dimension; "
+                f"{first or 'this model'} has none (re-export with a dynamic batch axis)"
+            )
+        dims[name] = batch
+    shapes = model.resolve_shapes(settings.shapes, dims)
     sets = [
         model.check_inputs(model.make_inputs(shapes, seed=settings.seed + k))
         for k in range(settings.input_sets)
@@ -160,27 +212,63 @@ def bench(
     A backend that fails is recorded with its error and the others go on; Ctrl-C stops the run
     and returns what was measured so far with ``interrupted`` set.
     """
+    started = time.perf_counter()
     settings = dataclasses.replace(settings or BenchSettings(), **overrides)
     model = open_model(model)
-    shapes, input_sets = make_input_sets(model, settings)
     targets = list(backends) if backends else available_backends()
-    result = BenchResult(model, settings, shapes, [])
+    if not targets:
+        raise BackendUnavailableError("no backend is available here; see 'hwkit backends' for why")
     for target in targets:
-        name, device = split_target(target)
-        registry().get(name)  # unknown names fail here, before anything is measured
-    for target in targets:
-        record = BackendResult(backend=split_target(target)[0])
-        result.results.append(record)
-        try:
-            measure(model, target, input_sets, settings, record, progress)
-        except KeyboardInterrupt:
-            record.status, record.error = "interrupted", "interrupted by the user"
-            result.interrupted = True
-            break
-        except HwkitError as e:
-            record.status, record.error = "failed", str(e)
+        registry().get(split_target(target)[0])  # unknown names fail here, before measuring
+    batches = list(settings.batches) if settings.batches else [None]
+    plans = [(b, *make_input_sets(model, settings, b)) for b in batches]  # bad shapes fail now too
+    shapes = {(b if b is not None else _leading(model, s)): s for b, s, _ in plans}
+    result = BenchResult(model, settings, shapes, [], reference=settings_reference(targets))
+    try:
+        for (batch, _, input_sets), key in zip(plans, shapes):
+            for target in targets:
+                name, device = split_target(target)
+                record = BackendResult(backend=name, device=device or "", batch=key)
+                result.results.append(record)
+                _measure_one(model, target, input_sets, settings, record, progress)
+    except KeyboardInterrupt:
+        result.interrupted = True
+        for record in result.results:
+            if record.status == "ok" and not record.samples:
+                record.status, record.error = "interrupted", "interrupted by the user (Ctrl-C)"
     attach_agreement(result)
+    result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def _measure_one(model: Model, target: str, input_sets: Sequence[Mapping[str, np.ndarray]],
+                 settings: BenchSettings, record: BackendResult, progress: Progress | None) -> None:
+    """One backend at one batch size; failures become the record's status, never the run's end."""
+    if settings.isolation:
+        from hwkit.isolation import run_isolated
+
+        run_isolated(model, target, input_sets, settings, record, progress)
+        return
+    try:
+        measure(model, target, input_sets, settings, record, progress)
+    except HwkitError as e:
+        record.status, record.error = "failed", str(e)
+    except Exception as e:  # a plugin bug: this backend failed; the others still run
+        record.status, record.error = "failed", f"{type(e).__name__}: {e}"
+
+
+def settings_reference(targets: Sequence[str]) -> str:
+    """The backend whose outputs the others are compared with: onnxruntime if chosen, else the first."""
+    names = [split_target(t)[0] for t in targets]
+    return DEFAULT_REFERENCE if DEFAULT_REFERENCE in names else names[0]
+
+
+def _leading(model: Model, shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Items per inference without a sweep: the batch dimension's size, else 1."""
+    spec = model.inputs[0] if model.inputs else None
+    if spec and batch_dim(model) and shapes[spec.name]:
+        return shapes[spec.name][0]
+    return 1
 
 
 def available_backends() -> list[str]:
@@ -223,6 +311,7 @@ def measure(
             run, sync, input_sets, settings.min_iters, settings.min_time, settings.max_time,
             lambda f: report(name, "measure", f),
         )
+        record.device_memory = dict(exe.memory_stats())
     report(name, "done", 1.0)
     return record
 
@@ -265,12 +354,12 @@ def _loop(
 
 
 def attach_agreement(result: BenchResult) -> None:
-    """Compare every backend's outputs on the first input set with the reference backend's."""
-    done = [r for r in result.results if r.outputs is not None]
-    if not done:
-        return
-    preferred = result.reference or DEFAULT_REFERENCE
-    reference = next((r for r in done if r.backend == preferred), done[0])
-    result.reference = reference.backend
-    for record in done:
-        record.agreement = compare_outputs(reference.outputs or {}, record.outputs or {})
+    """Compare every backend's outputs on the first input set with the reference backend's,
+    batch by batch. Without the reference's outputs there is nothing to compare with."""
+    for batch in result.batches:
+        reference = result.reference_record(batch)
+        if reference is None or reference.outputs is None:
+            continue
+        for record in result.results:
+            if record.batch == batch and record.outputs is not None:
+                record.agreement = compare_outputs(reference.outputs, record.outputs)

@@ -124,10 +124,13 @@ def test_third_party_backend_runs_in_bench(tmp_path):
     from tests.helpers import add_relu_model
 
     onnx.save(add_relu_model(), model)
-    result = run_cli("bench", str(model), "-b", "onnxruntime,good", *FAST_BENCH, site=tmp_path)
+    report = tmp_path / "r.json"
+    result = run_cli("bench", str(model), "-b", "onnxruntime,good", "--json", str(report), *FAST_BENCH, site=tmp_path)
     assert result.returncode == 0, result.stderr
-    row = next(line for line in result.stdout.splitlines() if line.strip("│ ").startswith("good"))
-    assert "0" in row.split("│")[-2], row  # agrees exactly with onnxruntime on relu(x + b)
+    assert "good" in result.stdout
+    good = json.loads(report.read_text())["results"][1]
+    assert good["backend"] == "good" and good["status"] == "ok"
+    assert good["agreement"][0]["max_abs"] == 0.0  # agrees exactly with onnxruntime on relu(x + b)
 
 
 @pytest.mark.parametrize(

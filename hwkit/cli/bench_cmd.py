@@ -9,6 +9,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hwkit.bench import BenchSettings, bench
 from hwkit.cache import check_writable
 from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, split_list, stderr, stdout
+from hwkit.errors import OptionError
+from hwkit.report import run_summary
 from hwkit.zoo import DEFAULT_MODEL
 
 EXIT_BACKEND_FAILED = 1
@@ -29,28 +31,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup", type=int, default=defaults.warmup_iters, help="warm-up runs at least (%(default)s)")
     parser.add_argument("--warmup-time", type=float, default=defaults.warmup_time, help="warm-up seconds at least (%(default)s)")
     parser.add_argument("--input-sets", type=int, default=defaults.input_sets, help="seeded input sets to rotate (%(default)s)")
+    parser.add_argument("--batch", metavar="N[,N…]",
+                        help="throughput mode: sweep these batch sizes over the dynamic batch dimension")
+    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+                        help="seconds one backend may take before it is stopped (%(default)s)")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run every backend in this process (faster start; a crash ends the run)")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
                         help="a backend option, e.g. openvino.precision=f16 (repeatable)")
-    parser.add_argument("--json", metavar="PATH", help="write the full result as JSON")
+    parser.add_argument("--json", metavar="PATH", help="write the full result as JSON (schema hwkit.bench/1)")
+    parser.add_argument("--csv", metavar="PATH", help="write one CSV row per backend and batch size")
+    parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
+    parser.add_argument("--plot", metavar="PATH.png", help="plot latency with CI whiskers (and throughput vs batch)")
     add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.json:
-        check_writable(args.json)  # fail before measuring, not after
+    outputs = {kind: getattr(args, kind) for kind in ("json", "csv", "markdown", "plot") if getattr(args, kind)}
+    for path in outputs.values():
+        check_writable(path)  # fail before measuring, not after
+    if args.plot:
+        require_matplotlib()
     settings = BenchSettings(
         warmup_iters=args.warmup, warmup_time=args.warmup_time, min_iters=args.min_iters,
         min_time=args.min_time, max_time=args.max_time, threads=args.threads, seed=args.seed,
         input_sets=args.input_sets, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
-        options=parse_options(args.option, per_backend=True),
+        options=parse_options(args.option, per_backend=True), batches=parse_batches(args.batch),
+        isolation=not args.no_isolation, timeout=args.timeout,
     )
     with _progress() as (update):
         result = bench(args.model, split_list(args.backends), settings, progress=update)
     stdout.print(result.table())
-    if args.json:
-        result.to_json(args.json)
-        stderr.print(f"wrote {args.json}", highlight=False)
+    stdout.print(run_summary(result), highlight=False)
+    writers = {"json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot}
+    for kind, path in outputs.items():
+        writers[kind](path)
+        stderr.print(f"wrote {path}", highlight=False)
     if result.interrupted:
         return EXIT_INTERRUPTED
     failed = [r for r in result.results if not r.ok]
@@ -59,6 +76,25 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         return EXIT_NOTHING_MEASURED if len(failed) == len(result.results) else EXIT_BACKEND_FAILED
     return 0
+
+
+def parse_batches(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        sizes = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or any(size < 1 for size in sizes):
+        raise OptionError(f"--batch takes whole sizes >= 1 separated by commas, e.g. 1,8,32; got '{value}'")
+    return sizes
+
+
+def require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise OptionError("--plot needs matplotlib: pip install 'hwkit[plot]'") from e
 
 
 class _progress:
