@@ -139,11 +139,14 @@ class Backend(ABC):
         name: the unique name users type ("onnxruntime").
         Options: the frozen dataclass of options ``compile`` accepts.
         install_hint: what to run when the backend is unavailable ("pip install hwkit-x").
+        in_default_runs: False for backends too slow to include unless named (a reference
+            evaluator used as an oracle); ``bench`` and ``check`` without ``-b`` skip them.
     """
 
     name: ClassVar[str]
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     install_hint: ClassVar[str] = ""
+    in_default_runs: ClassVar[bool] = True
 
     def unavailable_reason(self) -> str | None:
         """Why this backend cannot run here (missing SDK, driver, device), or None. Never raises."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ class BenchSettings:
     options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per backend
     batches: Sequence[int] | None = None  # throughput sweep over the dynamic batch dimension
     isolation: bool = True  # each backend in a process of its own
+    efficiency: bool = True  # count FLOPs and compare with the measured matmul peak
     timeout: float = 600.0  # seconds a backend may take (compile + runs) before it is stopped
 
     def __post_init__(self) -> None:
@@ -237,8 +239,28 @@ def bench(
             if record.status == "ok" and not record.samples:
                 record.status, record.error = "interrupted", "interrupted by the user (Ctrl-C)"
     attach_agreement(result)
+    if settings.efficiency and not result.interrupted:
+        attach_efficiency(result)
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def attach_efficiency(result: BenchResult) -> None:
+    """FLOPs per inference at each batch size, and the peak of each device kind that ran."""
+    from hwkit.flops import count_flops
+    from hwkit.peak import peak_gflops
+
+    for batch, shapes in result.shapes.items():
+        flops = count_flops(result.model, shapes)
+        if flops:
+            result.flops[batch] = flops
+    if not result.flops:
+        return
+    for kind in sorted({r.device_kind for r in result.results if r.ok}):
+        try:
+            result.peaks[kind] = peak_gflops(kind, result.settings.resolved_threads())["gflops"]
+        except HwkitError as e:  # the speed figures stand without it; say why % of peak is empty
+            warnings.warn(f"no % of peak for {kind}: {e}", stacklevel=2)
 
 
 def _measure_one(model: Model, target: str, input_sets: Sequence[Mapping[str, np.ndarray]],
@@ -272,7 +294,11 @@ def _leading(model: Model, shapes: Mapping[str, tuple[int, ...]]) -> int:
 
 
 def available_backends() -> list[str]:
-    return [name for name, info in sorted(registry().backends.items()) if info.status == "available"]
+    """Backends a run without ``-b`` uses: available, and not marked as too slow by default."""
+    return [
+        name for name, info in sorted(registry().backends.items())
+        if info.status == "available" and info.backend is not None and info.backend.in_default_runs
+    ]
 
 
 def measure(

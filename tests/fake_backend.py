@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,7 +27,7 @@ class FakeExecutable(Executable):
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.calls += 1
         outputs = self.evaluator.run(None, dict(inputs))
-        scale = self.options.scale  # type: ignore[attr-defined]
+        scale = getattr(self.options, "scale", 1.0)
         return {s.name: np.asarray(v * scale if scale != 1.0 else v) for s, v in zip(self.model.outputs, outputs)}
 
 
@@ -39,6 +40,29 @@ class FakeBackend(Backend):
 
     def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
         return FakeExecutable(model, device, options)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class TimedOptions(BackendOptions):
+    delay: float = 0.002  # seconds each run takes
+    first_delay: float = 0.0  # extra seconds on the first run only (a cold start)
+
+
+class TimedExecutable(FakeExecutable):
+    """Runs take a known time, so the statistics can be checked against the truth."""
+
+    def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        extra = self.options.first_delay if self.calls == 0 else 0.0  # type: ignore[attr-defined]
+        time.sleep(self.options.delay + extra)  # type: ignore[attr-defined]
+        return super().execute(inputs)
+
+
+class TimedBackend(FakeBackend):
+    name = "timed"
+    Options = TimedOptions
+
+    def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
+        return TimedExecutable(model, device, options)  # type: ignore[arg-type]
 
 
 class OfflineBackend(Backend):
@@ -56,4 +80,4 @@ class OfflineBackend(Backend):
 
 @hwkit.hookimpl
 def hwkit_register_backends() -> list[type]:
-    return [FakeBackend, OfflineBackend]
+    return [FakeBackend, TimedBackend, OfflineBackend]

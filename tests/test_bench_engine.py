@@ -1,0 +1,95 @@
+"""The measuring loop with a backend of known timings, sweeps, outputs and comparisons."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwkit.bench import BenchSettings, bench
+from hwkit.errors import OptionError
+from tests.helpers import add_relu_model, run_cli
+
+QUICK = dict(warmup_iters=2, warmup_time=0.0, min_iters=10, min_time=0.05, isolation=False, efficiency=False)
+
+
+def test_median_matches_the_known_run_time_and_warm_up_is_not_timed(fake_registry):
+    settings = BenchSettings(**QUICK, options={"timed": {"delay": 0.01, "first_delay": 0.3}})
+    (record,) = bench(add_relu_model(), ["timed"], settings).results
+    stats = record.summary
+    assert 0.0095 <= stats.median <= 0.02, stats.median  # sleep(10 ms) plus a little scheduling
+    assert stats.max < 0.25, "the slow first run must stay out of the timed samples"
+    assert record.first_run_s >= 0.3
+    assert record.compile_s is not None
+
+
+def test_both_min_time_and_min_iters_are_honoured(fake_registry):
+    by_time = bench(add_relu_model(), ["timed"], BenchSettings(**{**QUICK, "min_iters": 3, "min_time": 0.3},
+                                                             options={"timed": {"delay": 0.01}})).results[0]
+    assert sum(by_time.samples) >= 0.28 and by_time.summary.count >= 20
+    by_count = bench(add_relu_model(), ["timed"], BenchSettings(**{**QUICK, "min_iters": 40, "min_time": 0.0},
+                                                               options={"timed": {"delay": 0.001}})).results[0]
+    assert by_count.summary.count == 40
+
+
+def test_max_time_stops_a_slow_backend_and_says_so(fake_registry):
+    settings = BenchSettings(**{**QUICK, "min_iters": 1000, "max_time": 0.2}, options={"timed": {"delay": 0.01}})
+    record = bench(add_relu_model(), ["timed"], settings).results[0]
+    assert record.hit_max_time and record.summary.count < 1000
+
+
+def test_difference_within_noise_is_labelled(fake_registry):
+    settings = BenchSettings(**{**QUICK, "min_iters": 30}, options={"timed": {"delay": 0.005}})
+    result = bench(add_relu_model(), ["timed", "fake"], settings)
+    rows = {r["backend"]: r for r in __import__("hwkit.report", fromlist=["x"]).bench_rows(result)}
+    assert rows["fake"]["vs_fastest"] == 1.0 and rows["timed"]["vs_fastest"] > 2
+    assert not rows["timed"]["within_noise"]
+
+
+def test_batch_sweep_needs_a_dynamic_batch(fake_registry):
+    result = bench(add_relu_model(dynamic=True), ["fake"], BenchSettings(**QUICK, batches=[1, 4]))
+    assert [(r.batch, r.outputs["y"].shape) for r in result.results] == [(1, (1, 4)), (4, (4, 4))]
+    assert result.mode == "throughput"
+    with pytest.raises(OptionError, match="needs a model whose first input has a dynamic leading dimension"):
+        bench(add_relu_model(), ["fake"], BenchSettings(**QUICK, batches=[2]))
+
+
+def test_csv_and_markdown(fake_registry, tmp_path):
+    result = bench(add_relu_model(), ["onnxruntime", "fake"], BenchSettings(**QUICK))
+    csv_text = result.to_csv(str(tmp_path / "r.csv"))
+    header, *rows = csv_text.strip().splitlines()
+    assert header.startswith("backend,device,batch,status,median_s") and len(rows) == 2
+    assert (tmp_path / "r.csv").read_text() == csv_text
+    markdown = result.to_markdown()
+    assert "| onnxruntime | cpu | 1 |" in markdown and "reference" in markdown
+
+
+def test_flops_of_the_builtins_are_what_the_architectures_say():
+    from hwkit import Model
+    from hwkit.flops import count_flops
+
+    mlp = Model.builtin("mlp")
+    assert count_flops(mlp, {"x": (1, 784)}) == 2 * (784 * 128 + 128 * 10)
+    assert count_flops(mlp, {"x": (8, 784)}) == 8 * 2 * (784 * 128 + 128 * 10)
+    cnn = Model.builtin("cnn")
+    assert 3.5e9 < count_flops(cnn, {"x": (1, 3, 224, 224)}) < 3.8e9  # ResNet-18: ~1.8 GMAC
+
+
+def test_compare_exit_codes(tmp_path):
+    def result_file(name, median, low, high):
+        data = {"schema": "hwkit.bench/1", "model": {"name": "m", "sha256": "abc"},
+                "results": [{"backend": "onnxruntime", "device": "cpu", "batch": 1, "status": "ok",
+                             "latency_s": {"median": median, "ci_low": low, "ci_high": high}}]}
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        return str(path)
+
+    base = result_file("a.json", 0.010, 0.0099, 0.0101)
+    noisy = result_file("b.json", 0.0102, 0.0098, 0.0106)
+    slower = result_file("c.json", 0.013, 0.0129, 0.0131)
+    assert run_cli("compare", base, noisy).returncode == 0
+    worse = run_cli("compare", base, slower)
+    assert worse.returncode == 1 and "REGRESSED" in worse.stdout and "+30.0%" in worse.stdout
+    assert run_cli("compare", base, slower, "--threshold", "0.5").returncode == 0
+    bad = run_cli("compare", base, str(tmp_path / "missing.json"))
+    assert bad.returncode == 2 and "result file not found" in bad.stderr
