@@ -11,6 +11,8 @@ The public API::
 
 from hwkit.api import backends, compile, open_model
 from hwkit.bench import BenchResult, BenchSettings, bench
+from hwkit.bisect import BisectReport, bisect
+from hwkit.check import CheckSettings, ParityReport, check
 from hwkit.backend import Backend, BackendOptions, Device, Executable
 from hwkit.errors import (
     BackendNotFoundError,
@@ -49,8 +51,13 @@ __all__ = [
     "UnsupportedOpError",
     "BenchResult",
     "BenchSettings",
+    "BisectReport",
+    "CheckSettings",
+    "ParityReport",
     "backends",
     "bench",
+    "bisect",
+    "check",
     "compile",
     "hookimpl",
     "open_model",

@@ -1,4 +1,9 @@
-"""Comparing one backend's outputs with a reference backend's, on the same inputs."""
+"""Comparing one backend's outputs with a reference backend's, on the same inputs.
+
+``compare_output`` gives the error metrics of one output (and, given a ``Tolerance``, whether it
+passes the allclose-style test ``|actual - ref| <= atol + rtol * |ref|`` elementwise);
+``TOLERANCES`` holds the default tolerance per precision profile (see docs/parity.md).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,52 @@ import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
+
+from hwkit.errors import OptionError
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    """How far an output may be from the reference: ``|a - ref| <= atol + rtol * |ref|``.
+
+    Attributes:
+        profile: the precision profile the values came from ("fp32", "fp16", "bf16", "int8").
+        atol / rtol: absolute and relative tolerance.
+    """
+
+    profile: str
+    atol: float
+    rtol: float
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0:  # also refuses NaN
+                raise OptionError(f"{name} must be a number >= 0, got {value!r}")
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+# Whole-network tolerances per precision profile. Why these values: docs/parity.md.
+TOLERANCES: dict[str, Tolerance] = {
+    "fp32": Tolerance("fp32", atol=1e-4, rtol=1e-3),
+    "fp16": Tolerance("fp16", atol=1e-2, rtol=1e-2),
+    "bf16": Tolerance("bf16", atol=5e-2, rtol=5e-2),
+    "int8": Tolerance("int8", atol=1e-1, rtol=1e-1),
+}
+
+
+def tolerance(precision: str = "fp32", atol: float | None = None, rtol: float | None = None) -> Tolerance:
+    """The profile's tolerance for ``precision``, with ``atol`` / ``rtol`` overriding its values."""
+    base = TOLERANCES.get(precision)
+    if base is None:
+        raise OptionError(f"unknown precision '{precision}'; choose one of {', '.join(TOLERANCES)}")
+    return Tolerance(
+        base.profile,
+        base.atol if atol is None else atol,
+        base.rtol if rtol is None else rtol,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,16 +71,30 @@ class OutputAgreement:
     nan: int  # NaN / Inf count in the backend's output where the reference is finite
     inf: int
     shape_ok: bool
+    # Rows (all axes but the last) whose top-1 / top-5 indices match the reference's, as a
+    # fraction; None unless the output looks like class scores (float, last axis >= 2; >= 6 for top-5).
+    top1: float | None = None
+    top5: float | None = None
+    # Set only when compared under a Tolerance: elements outside it, and whether none is.
+    violations: int | None = None
+    passed: bool | None = None
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
 
-def compare_output(name: str, reference: np.ndarray, actual: np.ndarray) -> OutputAgreement:
-    """Error metrics of ``actual`` against ``reference`` (both cast to float64)."""
+def compare_output(
+    name: str, reference: np.ndarray, actual: np.ndarray, tol: Tolerance | None = None
+) -> OutputAgreement:
+    """Error metrics of ``actual`` against ``reference`` (both cast to float64).
+
+    With ``tol``, also counts the elements outside it (``violations``) and sets ``passed``: a
+    shape mismatch, or NaN / Inf where the reference has none (or a different one), always fails.
+    """
     if reference.shape != actual.shape:
         nan = float("nan")
-        return OutputAgreement(name, nan, nan, nan, nan, 0, 0, shape_ok=False)
+        failed = (reference.size or 1, False) if tol is not None else (None, None)
+        return OutputAgreement(name, nan, nan, nan, nan, 0, 0, False, None, None, *failed)
     ref = _as_float(reference)
     got = _as_float(actual)
     ref_nan, got_nan = np.isnan(ref), np.isnan(got)
@@ -49,15 +114,56 @@ def compare_output(name: str, reference: np.ndarray, actual: np.ndarray) -> Outp
     a, b = ref[both].ravel(), got[both].ravel()
     norms = float(np.linalg.norm(a) * np.linalg.norm(b))
     cosine = float(a @ b / norms) if norms > 0 else (1.0 if np.array_equal(a, b) else 0.0)
-    return OutputAgreement(name, max_abs, max_rel, mean_abs, cosine, nan, inf, True)
+    if broken:  # over the finite elements alone it would look perfect next to NaN outputs
+        cosine = float("nan")
+    top1, top5 = _topk_agreement(reference, actual)
+    violations = passed = None
+    if tol is not None:
+        violations = count_violations(ref, got, tol)
+        passed = violations == 0
+    return OutputAgreement(name, max_abs, max_rel, mean_abs, cosine, nan, inf, True, top1, top5,
+                           violations, passed)
+
+
+def count_violations(reference: np.ndarray, actual: np.ndarray, tol: Tolerance) -> int:
+    """Elements where ``|actual - ref| > atol + rtol * |ref|``; NaN matches only NaN and an
+    infinity only the same infinity (what ``np.isclose(equal_nan=True)`` does)."""
+    ref, got = _as_float(reference), _as_float(actual)
+    with np.errstate(invalid="ignore", over="ignore"):
+        close = np.isclose(got, ref, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+    return int(close.size - np.count_nonzero(close))
+
+
+def looks_like_scores(array: np.ndarray) -> bool:
+    """Float outputs whose last axis has at least two entries: class scores, logits, probabilities."""
+    floating = np.issubdtype(array.dtype, np.floating) or array.dtype.name == "bfloat16"
+    return floating and array.ndim >= 1 and array.shape[-1] >= 2
+
+
+def _topk_agreement(reference: np.ndarray, actual: np.ndarray) -> tuple[float | None, float | None]:
+    """Top-1 and top-5 agreement rates over rows (top-5: the same set of five indices).
+
+    Top-5 needs more than five classes: with five or fewer the sets are always equal."""
+    if not looks_like_scores(reference) or reference.size == 0:
+        return None, None
+    classes = reference.shape[-1]
+    # Negated so that the smallest come first; a NaN row picks NaN positions, so it disagrees.
+    ref = -_as_float(reference).reshape(-1, classes)
+    got = -_as_float(actual).reshape(-1, classes)
+    top1 = float(np.mean(np.argmin(ref, axis=1) == np.argmin(got, axis=1)))
+    if classes <= 5:
+        return top1, None
+    ref5 = np.sort(np.argpartition(ref, 4, axis=1)[:, :5], axis=1)
+    got5 = np.sort(np.argpartition(got, 4, axis=1)[:, :5], axis=1)
+    return top1, float(np.mean(np.all(ref5 == got5, axis=1)))
 
 
 def compare_outputs(
-    reference: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray]
+    reference: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray], tol: Tolerance | None = None
 ) -> list[OutputAgreement]:
     """Agreement of every reference output; a missing output counts as a shape mismatch."""
     missing = np.empty((0,))
-    return [compare_output(name, ref, actual.get(name, missing)) for name, ref in reference.items()]
+    return [compare_output(name, ref, actual.get(name, missing), tol) for name, ref in reference.items()]
 
 
 def _as_float(array: np.ndarray) -> np.ndarray:

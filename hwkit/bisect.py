@@ -1,0 +1,304 @@
+"""Finding the first node where two backends part ways.
+
+Intermediate tensors are exposed as extra graph outputs (which forces every backend to compute
+them, whatever it would otherwise fuse away), both backends run the same inputs, and the tensors
+are compared in topological order. When there are too many to expose at once, or a backend
+cannot compile the graph with all of them, the node list is halved, the first half searched
+before the second, so the answer is always the first diverging tensor in topological order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from hwkit.api import ModelSource, open_model, split_target
+from hwkit.check import BackendParity, CheckSettings, make_check_inputs, run_backend
+from hwkit.errors import CompileError, OptionError
+from hwkit.model import Model
+from hwkit.parity import OutputAgreement, Tolerance, compare_output
+from hwkit.plugins import registry
+
+BISECT_SCHEMA = "hwkit.bisect/1"
+MAX_PROBES = 200  # extra outputs per compile; beyond this the node list is split
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """One intermediate tensor and the node that produces it (topological index)."""
+
+    tensor: str
+    node: str
+    op_type: str
+    index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class InputAgreement:
+    """How one input of the diverging node agrees between the two backends."""
+
+    name: str
+    kind: str  # graph input | constant | compared | not compared
+    max_abs: float | None  # None when not compared
+    passed: bool | None  # within tolerance; None when not compared
+
+
+@dataclasses.dataclass
+class BisectReport:
+    """Where two backends first disagree, or that they never do beyond tolerance."""
+
+    model: Model
+    backend_a: str  # the reference side: rtol scales with its values
+    backend_b: str
+    tolerance: Tolerance
+    inputs: str
+    node: str | None = None  # the first diverging node, None when every tensor agrees
+    op_type: str | None = None
+    node_index: int | None = None
+    outputs: list[OutputAgreement] = dataclasses.field(default_factory=list)  # of that node
+    node_inputs: list[InputAgreement] = dataclasses.field(default_factory=list)
+    trace: list[tuple[Probe, OutputAgreement]] = dataclasses.field(default_factory=list)  # all compared
+    skipped: list[str] = dataclasses.field(default_factory=list)  # tensors that could not be exposed
+    rounds: int = 0  # compile + run rounds of both backends
+
+    @property
+    def found(self) -> bool:
+        return self.node is not None
+
+    def table(self) -> Any:
+        return bisect_table(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        from hwkit.check import _finite
+
+        return _finite({
+            "schema": BISECT_SCHEMA,
+            "model": {"name": self.model.name, "sha256": self.model.sha256},
+            "backends": [self.backend_a, self.backend_b],
+            "inputs": self.inputs,
+            "tolerance": self.tolerance.to_dict(),
+            "found": self.found,
+            "node": None if not self.found else {
+                "name": self.node, "op_type": self.op_type, "index": self.node_index,
+                "outputs": [a.to_dict() for a in self.outputs],
+                "inputs": [dataclasses.asdict(i) for i in self.node_inputs],
+            },
+            "rounds": self.rounds,
+            "skipped": self.skipped,
+            "trace": [{"tensor": p.tensor, "node": p.node, "op_type": p.op_type, "index": p.index,
+                       "max_abs": a.max_abs, "passed": a.passed} for p, a in self.trace],
+        })
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        from hwkit.cache import atomic_write
+
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
+        if path:
+            atomic_write(path, text + "\n")
+        return text
+
+
+def bisect(
+    model: ModelSource,
+    backend_a: str,
+    backend_b: str,
+    settings: CheckSettings | None = None,
+    max_probes: int = MAX_PROBES,
+    **overrides: Any,
+) -> BisectReport:
+    """The first node (in topological order) whose output differs between ``backend_a`` and
+    ``backend_b`` beyond the tolerance of ``settings`` (``overrides`` replace single fields).
+
+    Runs the first input set only (``seed``, or ``inputs``): one set is enough to locate, and
+    every round compiles the graph anew.
+
+    Raises:
+        OptionError: the same backend twice, or bad settings.
+        CompileError / ExecutionError: a backend cannot run the graph even with no extra outputs.
+    """
+    settings = dataclasses.replace(settings or CheckSettings(), **overrides)
+    if backend_a == backend_b:
+        raise OptionError(f"bisect compares two different backends, got '{backend_a}' twice; e.g. -b onnxruntime,openvino")
+    if max_probes < 1:
+        raise OptionError(f"max_probes must be >= 1, got {max_probes}")
+    for target in (backend_a, backend_b):
+        registry().get(split_target(target)[0])
+    tol = settings.tolerance()
+    model = open_model(model)
+    _, input_sets, described = make_check_inputs(model, dataclasses.replace(settings, seeds=1))
+    search = _Search(model, backend_a, backend_b, input_sets[:1], settings, tol, max_probes)
+    report = BisectReport(model, backend_a, backend_b, tol, described)
+    probes, report.skipped = list_probes(model, search.types)
+    first = search.first_divergence(probes)
+    report.rounds, report.skipped = search.rounds, report.skipped + search.unexposable
+    report.trace = [(p, search.compared[p.tensor]) for p in probes if p.tensor in search.compared]
+    if first is None:
+        return report
+    node = model.proto.graph.node[first.index]
+    report.node, report.op_type, report.node_index = first.node, first.op_type, first.index
+    report.outputs = [search.compared[t] for t in node.output if t in search.compared]
+    report.node_inputs = [search.input_agreement(name) for name in node.input if name]
+    return report
+
+
+def list_probes(model: Model, types: Mapping[str, onnx.ValueInfoProto] | None = None) -> tuple[list[Probe], list[str]]:
+    """Every top-level node output in topological order (Constant nodes left out: they are the
+    same everywhere), and the names skipped because no tensor type is known for them."""
+    graph = model.proto.graph
+    probes, skipped = [], []
+    types = _value_types(model.proto) if types is None else types
+    for index, node in enumerate(graph.node):
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            continue  # a constant is the same in every backend; exposing it costs a probe
+        for tensor in node.output:
+            if not tensor:
+                continue
+            if tensor not in types:
+                skipped.append(tensor)
+                continue
+            probes.append(Probe(tensor, node.name or f"#{index}", node.op_type, index))
+    return probes, skipped
+
+
+def expose(model: Model, tensors: Sequence[str], types: Mapping[str, onnx.ValueInfoProto] | None = None) -> Model:
+    """A copy of ``model`` whose graph also outputs ``tensors`` (types from shape inference,
+    or ``types`` as ``list_probes`` used them)."""
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    present = {o.name for o in proto.graph.output}
+    types = _value_types(model.proto) if types is None else types
+    for name in tensors:
+        if name not in present:
+            proto.graph.output.append(types[name])
+    return Model(proto, name=f"{model.name}+{len(tensors)} probes", default_dims=model.default_dims)
+
+
+class _Search:
+    """Runs both backends on exposed graphs and remembers every tensor compared."""
+
+    def __init__(self, model: Model, a: str, b: str, input_sets: list[dict[str, np.ndarray]],
+                 settings: CheckSettings, tol: Tolerance, max_probes: int) -> None:
+        self.model, self.a, self.b, self.input_sets = model, a, b, input_sets
+        self.settings, self.tol, self.max_probes = settings, tol, max_probes
+        self.types = _value_types(model.proto)  # inferred once: every round reuses them
+        self.compared: dict[str, OutputAgreement] = {}
+        self.unexposable: list[str] = []
+        self.rounds = 0
+        self._baseline_ok = False
+
+    def first_divergence(self, probes: list[Probe]) -> Probe | None:
+        """The first probe beyond tolerance; halves the list when too long or when it fails."""
+        if not probes:
+            return None
+        if len(probes) > self.max_probes:
+            return self._halves(probes)
+        try:
+            outputs_a, outputs_b = self._run(probes)
+        except CompileError:
+            self._check_baseline()  # a graph neither backend compiles is an error, not a split
+            if len(probes) == 1:
+                # Only this tensor breaks compilation: a backend cannot expose it, go on without it.
+                self.unexposable.append(probes[0].tensor)
+                return None
+            return self._halves(probes)
+        first = None
+        for probe in probes:
+            if probe.tensor in outputs_a and probe.tensor in outputs_b:  # only what both return
+                agreement = compare_output(probe.tensor, outputs_a[probe.tensor], outputs_b[probe.tensor], self.tol)
+                self.compared[probe.tensor] = agreement
+                if first is None and not agreement.passed:
+                    first = probe
+        return first
+
+    def _check_baseline(self) -> None:
+        """Raise the backend's own error if the graph fails to compile even with no probes."""
+        if not self._baseline_ok:
+            self._run([])
+            self._baseline_ok = True
+
+    def _halves(self, probes: list[Probe]) -> Probe | None:
+        middle = len(probes) // 2
+        return self.first_divergence(probes[:middle]) or self.first_divergence(probes[middle:])
+
+    def _run(self, probes: list[Probe]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        exposed = expose(self.model, [p.tensor for p in probes], self.types)
+        self.rounds += 1
+        results = []
+        for target in (self.a, self.b):
+            record = BackendParity(target)
+            results.append(run_backend(exposed, target, self.input_sets, self.settings, record)[0])
+        return results[0], results[1]
+
+    def input_agreement(self, name: str) -> InputAgreement:
+        graph = self.model.proto.graph
+        if name in {i.name for i in graph.initializer} or name in _constant_outputs(graph):
+            return InputAgreement(name, "constant", 0.0, True)
+        if name in {i.name for i in graph.input}:
+            return InputAgreement(name, "graph input", 0.0, True)  # both backends got the same array
+        if name in self.compared:
+            agreement = self.compared[name]
+            return InputAgreement(name, "compared", agreement.max_abs, agreement.passed)
+        return InputAgreement(name, "not compared", None, None)
+
+
+def _constant_outputs(graph: onnx.GraphProto) -> set[str]:
+    return {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+
+
+def _value_types(proto: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    """Tensor value infos by name, from shape inference; an unknown shape keeps just the
+    element type. Non-tensor values (sequences, maps) and unknown element types are left out."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto)
+    except (onnx.shape_inference.InferenceError, RuntimeError, ValueError):
+        inferred = proto  # inference is best effort: the graph's own value_info still counts
+    found = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.output, *proto.graph.value_info]:
+        if info.name in found or info.type.WhichOneof("value") != "tensor_type":
+            continue
+        if info.type.tensor_type.elem_type == onnx.TensorProto.UNDEFINED:
+            continue
+        if info.type.tensor_type.HasField("shape"):
+            found[info.name] = info
+        else:
+            found[info.name] = onnx.helper.make_tensor_value_info(info.name, info.type.tensor_type.elem_type, None)
+    return found
+
+
+def bisect_table(report: BisectReport) -> Any:
+    """The diverging node, its inputs' agreement, and its outputs' errors."""
+    from rich.table import Table
+
+    from hwkit.report import format_error
+
+    tol = report.tolerance
+    title = (f"hwkit check --bisect: {report.model.name}, {report.backend_a} vs {report.backend_b}, "
+             f"{report.inputs}")
+    caption = (f"{len(report.trace)} tensors compared in {report.rounds} round(s); "
+               f"tolerance {tol.profile}: |b - a| <= {tol.atol:g} + {tol.rtol:g}·|a|"
+               + (f"; {len(report.skipped)} tensor(s) skipped (no known type or not exposable)" if report.skipped else ""))
+    table = Table(title=title, caption=caption)
+    for column in ("", "tensor", "kind", "max abs", "max rel", "result"):
+        table.add_column(column)
+    if not report.found:
+        table.add_row("result", "-", "-", "", "", "[green]no tensor differs beyond tolerance[/green]")
+        if report.trace:  # where they come closest to parting, for a sense of the margin
+            probe, worst = max(report.trace, key=lambda item: item[1].max_abs)
+            table.add_row("largest", probe.tensor, f"{probe.op_type} {probe.node}", format_error(worst.max_abs),
+                          format_error(worst.max_rel), "within tolerance")
+        return table
+    table.add_row("node", f"[bold]{report.node}[/bold]", report.op_type or "", "", "",
+                  f"#{report.node_index} in topological order")
+    for given in report.node_inputs:
+        verdict = {None: "not compared", True: "[green]agrees[/green]", False: "[red]differs[/red]"}[given.passed]
+        table.add_row("input", given.name, given.kind, format_error(given.max_abs), "", verdict)
+    for out in report.outputs:
+        verdict = "[green]agrees[/green]" if out.passed else f"[red]DIVERGES[/red] ({out.violations} elements)"
+        table.add_row("output", out.name, "", format_error(out.max_abs), format_error(out.max_rel), verdict)
+    return table

@@ -1,0 +1,99 @@
+"""``hwkit check [MODEL]``: do the backends agree? Every chosen backend against a reference on
+the same inputs; with ``--bisect -b A,B``, the first node where two backends part ways."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwkit.cache import check_writable
+from hwkit.check import DEFAULT_REFERENCE, CheckSettings, check
+from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, split_list, stderr, stdout
+from hwkit.errors import OptionError
+from hwkit.parity import TOLERANCES
+from hwkit.zoo import DEFAULT_MODEL
+
+EXIT_MISMATCH = 1
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    defaults = CheckSettings()
+    profiles = "; ".join(f"{t.profile}: atol {t.atol:g}, rtol {t.rtol:g}" for t in TOLERANCES.values())
+    parser = sub.add_parser("check", help="compare every backend's outputs with a reference backend's",
+                            description=f"Tolerance profiles ({profiles}). Exit 0: all agree; 1: a mismatch; 2: bad input.")
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+                        help=f"an .onnx file or a built-in model (default: {DEFAULT_MODEL})")
+    parser.add_argument("-b", "--backends", help="comma list of BACKEND[:DEVICE] (default: every available one)")
+    parser.add_argument("--reference", help=f"the backend others are compared with (default: {DEFAULT_REFERENCE} "
+                        "if available, else the first chosen)")
+    parser.add_argument("--bisect", action="store_true",
+                        help="find the first node whose output differs between two backends (-b A,B)")
+    parser.add_argument("--inputs", metavar="FILE.npz", help="compare on these inputs instead of generated ones")
+    parser.add_argument("--seeds", type=int, default=defaults.seeds,
+                        help="generated input sets, seeds SEED.. (default %(default)s; --bisect uses one)")
+    parser.add_argument("--precision", choices=list(TOLERANCES), default=defaults.precision,
+                        help="tolerance profile (default %(default)s); a backend's own precision is an option, "
+                        "e.g. -o openvino.precision=f16")
+    parser.add_argument("--atol", type=float, help="absolute tolerance (overrides the profile's)")
+    parser.add_argument("--rtol", type=float, help="relative tolerance (overrides the profile's)")
+    parser.add_argument("--threads", type=int, help="intra-op threads for every backend (default: each runtime's)")
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
+                        help="a backend option, e.g. openvino.precision=f16 (repeatable)")
+    parser.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    add_model_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.json:
+        check_writable(args.json)  # fail before running, not after
+    settings = CheckSettings(
+        seeds=args.seeds, seed=args.seed, inputs=args.inputs, precision=args.precision, atol=args.atol,
+        rtol=args.rtol, threads=args.threads, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
+        options=parse_options(args.option, per_backend=True),
+    )
+    backends = split_list(args.backends)
+    if args.bisect:
+        return _bisect(args, backends, settings)
+    report = check(args.model, backends, args.reference, settings)
+    print_whole(report.table())
+    if args.json:
+        report.to_json(args.json)
+        stderr.print(f"wrote {args.json}", highlight=False)
+    for line in report.failures():
+        stderr.print(f"hwkit: mismatch: {line}", highlight=False, markup=False, soft_wrap=True)
+    return 0 if report.passed else EXIT_MISMATCH
+
+
+def _bisect(args: argparse.Namespace, backends: list[str] | None, settings: CheckSettings) -> int:
+    from hwkit.bisect import bisect
+
+    if not backends or len(backends) > 2 or (len(backends) == 1 and backends[0] == (args.reference or DEFAULT_REFERENCE)):
+        raise OptionError("--bisect compares two backends: give -b A,B, e.g. -b onnxruntime,openvino")
+    # One name: it is compared with the reference; two: the first is the reference side.
+    a, b = (args.reference or DEFAULT_REFERENCE, backends[0]) if len(backends) == 1 else backends
+    report = bisect(args.model, a, b, settings)
+    print_whole(report.table())
+    if args.json:
+        report.to_json(args.json)
+        stderr.print(f"wrote {args.json}", highlight=False)
+    if report.found:
+        stderr.print(f"hwkit: {a} and {b} first differ at node '{report.node}' ({report.op_type})",
+                     highlight=False, markup=False, soft_wrap=True)
+        return EXIT_MISMATCH
+    return 0
+
+
+def print_whole(table: Any) -> None:
+    """Print at the table's natural width when the terminal (or a pipe's default 80 columns) is
+    narrower: a wrapped line is still readable, a number cut to '2.38e-0' is wrong."""
+    needed = min(stdout.measure(table, options=stdout.options.update(max_width=200)).maximum, 200)
+    if needed <= stdout.width:
+        stdout.print(table)
+        return
+    terminal = stdout.width  # Console.print(width=) cannot exceed the console's width: widen it
+    stdout.width = needed
+    try:
+        stdout.print(table)
+    finally:
+        stdout.width = terminal
