@@ -16,7 +16,7 @@ import psutil
 from hwkit.api import ModelSource, compile_with, open_model, pick_device, split_target
 from hwkit.errors import BackendUnavailableError, HwkitError, OptionError
 from hwkit.model import Model
-from hwkit.parity import OutputAgreement, compare_outputs
+from hwkit.parity import OutputAgreement, compare_outputs, tolerance
 from hwkit.plugins import registry
 from hwkit.stats import Summary, summarize
 
@@ -50,12 +50,14 @@ class BenchSettings:
     batches: Sequence[int] | None = None  # throughput sweep over the dynamic batch dimension
     isolation: bool = True  # each backend in a process of its own
     efficiency: bool = True  # count FLOPs and compare with the measured matmul peak
+    precision: str = "fp32"  # the tolerance profile outputs are judged by (see docs/parity.md)
     timeout: float = 600.0  # seconds a backend may take (compile + runs) before it is stopped
 
     def __post_init__(self) -> None:
         for name in ("warmup_iters", "min_iters", "input_sets"):
             if getattr(self, name) < (1 if name != "warmup_iters" else 0):
                 raise OptionError(f"{name} must be >= {1 if name != 'warmup_iters' else 0}")
+        tolerance(self.precision)  # an unknown profile fails here, before anything runs
         if any(b < 1 for b in self.batches or ()):
             raise OptionError("batch sizes must be >= 1")
         for name in ("warmup_time", "min_time", "max_time", "timeout"):
@@ -98,6 +100,13 @@ class BackendResult:
     @property
     def summary(self) -> Summary | None:
         return summarize(self.samples) if self.samples else None
+
+    @property
+    def parity_passed(self) -> bool | None:
+        """Whether every output is within the tolerance profile of the reference's."""
+        if not self.agreement:
+            return None
+        return all(a.passed for a in self.agreement)
 
     @property
     def max_abs_diff(self) -> float | None:
@@ -382,10 +391,11 @@ def _loop(
 def attach_agreement(result: BenchResult) -> None:
     """Compare every backend's outputs on the first input set with the reference backend's,
     batch by batch. Without the reference's outputs there is nothing to compare with."""
+    tol = tolerance(result.settings.precision)
     for batch in result.batches:
         reference = result.reference_record(batch)
         if reference is None or reference.outputs is None:
             continue
         for record in result.results:
             if record.batch == batch and record.outputs is not None:
-                record.agreement = compare_outputs(reference.outputs, record.outputs)
+                record.agreement = compare_outputs(reference.outputs, record.outputs, tol)

@@ -69,6 +69,7 @@ def bench_rows(result: BenchResult) -> list[dict[str, Any]]:
             "within_noise": bool(stats and best and record is not fastest and stats.overlaps(best)),
             "is_reference": record.backend == result.reference,
             "max_abs_diff": record.max_abs_diff,
+            "parity": None if record.parity_passed is None else ("pass" if record.parity_passed else "FAIL"),
             "compile_s": record.compile_s,
             "first_run_s": record.first_run_s,
             "peak_rss_mib": record.peak_rss / MIB if record.peak_rss else None,
@@ -91,7 +92,7 @@ def bench_table(result: BenchResult) -> Table:
     )
     sweep = len(result.batches) > 1 or bool(result.settings.batches)
     columns = ["backend", "device"] + (["batch"] if sweep else []) + [
-        "median", "p90", "±CI", "runs", "items/s", "vs fastest", "max abs diff", "peak RSS"]
+        "median", "p90", "±CI", "runs", "items/s", "vs fastest", "max abs diff", "parity", "peak RSS"]
     if result.flops:
         columns += ["GFLOP/s", "% peak"]
     for column in columns:
@@ -112,6 +113,7 @@ def bench_table(result: BenchResult) -> Table:
             f"{row['items_per_s']:,.1f}",
             vs,
             "reference" if row["is_reference"] else format_error(row["max_abs_diff"]),
+            "" if row["is_reference"] else {"pass": "[green]pass[/]", "FAIL": "[red]FAIL[/]"}.get(row["parity"] or "", "-"),
             f"{row['peak_rss_mib']:,.0f} MiB" if row["peak_rss_mib"] else "-",
         ]
         if result.flops:
@@ -130,7 +132,8 @@ def _caption(result: BenchResult) -> str:
             f"{'each backend in its own process' if s.isolation else 'all backends in one process'}. "
             "±CI: 95% confidence interval of the median; vs fastest: median ratio at the same batch, ≈ when "
             f"the intervals overlap (within noise); max abs diff: against {result.reference or '-'} on the same "
-            "inputs; peak RSS: the backend's process")
+            f"inputs; parity: every output within the {s.precision} tolerance profile (hwkit check for details); "
+            "peak RSS: the backend's process")
     if result.flops:
         text += "; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak (hwkit peak)"
     if result.interrupted:
@@ -213,7 +216,7 @@ def bench_to_json(result: BenchResult, path: str | None = None) -> str:
 
 
 CSV_COLUMNS = ["backend", "device", "batch", "status", "median_s", "p90_s", "p99_s", "ci_low_s", "ci_high_s",
-               "runs", "items_per_s", "vs_fastest", "within_noise", "max_abs_diff", "compile_s", "first_run_s",
+               "runs", "items_per_s", "vs_fastest", "within_noise", "max_abs_diff", "parity", "compile_s", "first_run_s",
                "peak_rss_mib", "gflops_per_s", "percent_of_peak", "error"]
 
 
@@ -228,18 +231,21 @@ def bench_to_csv(result: BenchResult, path: str | None = None) -> str:
 
 
 def bench_to_markdown(result: BenchResult, path: str | None = None) -> str:
-    header = ["backend", "device", "batch", "median", "p90", "95% CI", "items/s", "vs fastest", "max abs diff", "peak RSS"]
+    header = ["backend", "device", "batch", "median", "p90", "95% CI", "items/s", "vs fastest", "max abs diff", "parity",
+              "peak RSS"]
     lines = [f"### hwkit bench: {result.model.name} ({result.mode} mode, "
              f"{result.settings.resolved_threads()} threads each)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in bench_rows(result):
         if row["median_s"] is None:
-            cells = [row["backend"], row["device"], str(row["batch"]), f"**{row['status']}**", "", "", "", "", row["error"].replace("|", "/"), ""]
+            cells = [row["backend"], row["device"], str(row["batch"]), f"**{row['status']}**", "", "", "", "",
+                     row["error"].replace("|", "/"), "", ""]
         else:
             cells = [row["backend"], row["device"], str(row["batch"]), format_time(row["median_s"]), format_time(row["p90_s"]),
                      f"{format_time(row['ci_low_s'])} – {format_time(row['ci_high_s'])}", f"{row['items_per_s']:,.1f}",
                      f"{row['vs_fastest']:.2f}x" + (" (within noise)" if row["within_noise"] else ""),
                      "reference" if row["is_reference"] else format_error(row["max_abs_diff"]),
+                     "" if row["is_reference"] else row["parity"] or "-",
                      f"{row['peak_rss_mib']:,.0f} MiB" if row["peak_rss_mib"] else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"

@@ -8,7 +8,7 @@ import json
 from rich.table import Table
 
 from hwkit.api import backends
-from hwkit.cli.common import stdout
+from hwkit.cli.common import print_whole, stdout
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
     if not infos:
         stdout.print("no backends installed: pip install hwkit-onnxruntime (or another hwkit-* plugin)")
         return 0
-    stdout.print(table)
+    print_whole(table)
     return 0

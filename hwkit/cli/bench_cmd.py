@@ -8,7 +8,16 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from hwkit.bench import BenchSettings, bench
 from hwkit.cache import check_writable
-from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, split_list, stderr, stdout
+from hwkit.cli.common import (
+    add_model_arguments,
+    parse_dims,
+    parse_options,
+    parse_shapes,
+    print_whole,
+    split_list,
+    stderr,
+    stdout,
+)
 from hwkit.errors import OptionError
 from hwkit.report import run_summary
 from hwkit.zoo import DEFAULT_MODEL
@@ -35,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="throughput mode: sweep these batch sizes over the dynamic batch dimension")
     parser.add_argument("--timeout", type=float, default=defaults.timeout,
                         help="seconds one backend may take before it is stopped (%(default)s)")
+    parser.add_argument("--precision", default=defaults.precision, choices=["fp32", "fp16", "bf16", "int8"],
+                        help="tolerance profile the parity column judges by (%(default)s)")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run every backend in this process (faster start; a crash ends the run)")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
@@ -58,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
         min_time=args.min_time, max_time=args.max_time, threads=args.threads, seed=args.seed,
         input_sets=args.input_sets, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
         options=parse_options(args.option, per_backend=True), batches=parse_batches(args.batch),
-        isolation=not args.no_isolation, timeout=args.timeout,
+        isolation=not args.no_isolation, timeout=args.timeout, precision=args.precision,
     )
     with _progress() as (update):
         result = bench(args.model, split_list(args.backends), settings, progress=update)
-    stdout.print(result.table())
+    print_whole(result.table())
     stdout.print(run_summary(result), highlight=False)
     writers = {"json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot}
     for kind, path in outputs.items():

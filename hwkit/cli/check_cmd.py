@@ -4,11 +4,19 @@ the same inputs; with ``--bisect -b A,B``, the first node where two backends par
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
 
 from hwkit.cache import check_writable
 from hwkit.check import DEFAULT_REFERENCE, CheckSettings, check
-from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, split_list, stderr, stdout
+from hwkit.cli.common import (
+    add_model_arguments,
+    parse_dims,
+    parse_options,
+    parse_shapes,
+    print_whole,
+    split_list,
+    stderr,
+)
 from hwkit.errors import OptionError
 from hwkit.parity import TOLERANCES
 from hwkit.zoo import DEFAULT_MODEL
@@ -82,18 +90,3 @@ def _bisect(args: argparse.Namespace, backends: list[str] | None, settings: Chec
                      highlight=False, markup=False, soft_wrap=True)
         return EXIT_MISMATCH
     return 0
-
-
-def print_whole(table: Any) -> None:
-    """Print at the table's natural width when the terminal (or a pipe's default 80 columns) is
-    narrower: a wrapped line is still readable, a number cut to '2.38e-0' is wrong."""
-    needed = min(stdout.measure(table, options=stdout.options.update(max_width=200)).maximum, 200)
-    if needed <= stdout.width:
-        stdout.print(table)
-        return
-    terminal = stdout.width  # Console.print(width=) cannot exceed the console's width: widen it
-    stdout.width = needed
-    try:
-        stdout.print(table)
-    finally:
-        stdout.width = terminal

@@ -70,3 +70,18 @@ def split_list(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def print_whole(table: Any) -> None:
+    """Print at the table's natural width when the terminal (or a pipe's default 80 columns) is
+    narrower: a wrapped line is still readable, a number cut to '2.38e-0' is wrong."""
+    needed = min(stdout.measure(table, options=stdout.options.update(max_width=200)).maximum, 200)
+    if needed <= stdout.width:
+        stdout.print(table)
+        return
+    terminal = stdout.width  # Console.print(width=) cannot exceed the console's width: widen it
+    stdout.width = needed
+    try:
+        stdout.print(table)
+    finally:
+        stdout.width = terminal
