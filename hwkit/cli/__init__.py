@@ -9,11 +9,11 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from hwkit.cli import backends_cmd, bench_cmd, check_cmd, compare_cmd, peak_cmd, plugins_cmd, run_cmd
+from hwkit.cli import backends_cmd, bench_cmd, check_cmd, compare_cmd, install_cmd, peak_cmd, plugins_cmd, run_cmd
 from hwkit.cli.common import stderr
 from hwkit.errors import HwkitError
 
-COMMANDS = [backends_cmd, plugins_cmd, run_cmd, bench_cmd, check_cmd, compare_cmd, peak_cmd]
+COMMANDS = [backends_cmd, plugins_cmd, run_cmd, bench_cmd, check_cmd, compare_cmd, peak_cmd, install_cmd]
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import re
 from collections.abc import Iterator, Mapping
@@ -29,7 +30,10 @@ PROVIDERS = {
 # Domains whose ops ONNX Runtime implements; a node in another domain cannot run.
 KNOWN_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "com.microsoft.nchwc", "ai.onnx.preview.training"}
 # Element types InferenceSession.run cannot take as numpy arrays (moved as raw bytes instead).
-RAW_DTYPES = {"bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "int4", "uint4"}
+RAW_DTYPES = {"bfloat16", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
+              "int4", "uint4", "float4_e2m1fn", "int2", "uint2"}
+# Of those, the ones ORT packs several to a byte (ml_dtypes keeps one per byte): bits per element.
+PACKED_BITS = {"int4": 4, "uint4": 4, "float4_e2m1fn": 4, "int2": 2, "uint2": 2}
 _OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                "extended": "ORT_ENABLE_EXTENDED", "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}
 
@@ -131,7 +135,7 @@ class OnnxRuntimeExecutable(Executable):
                 array = np.ascontiguousarray(inputs[spec.name])
                 if spec.dtype in RAW_DTYPES:
                     value = ort.OrtValue.ortvalue_from_shape_and_type(array.shape, _onnx_type(spec.dtype))
-                    value.update_inplace(array.view(f"uint{8 * array.itemsize}"))  # same size, plain type
+                    _copy_in(value, array, spec.dtype)
                 else:
                     value = ort.OrtValue.ortvalue_from_numpy(array)
                 feeds[spec.name] = value
@@ -139,8 +143,7 @@ class OnnxRuntimeExecutable(Executable):
             outputs = {}
             for spec, value in zip(self.model.outputs, results):
                 if spec.dtype in RAW_DTYPES:
-                    shape = tuple(value.shape())
-                    outputs[spec.name] = np.frombuffer(bytes(_raw_bytes(value)), dtype=spec.dtype).reshape(shape)
+                    outputs[spec.name] = _copy_out(value, spec.dtype)
                 else:
                     outputs[spec.name] = value.numpy()
         return outputs
@@ -156,9 +159,40 @@ def _onnx_type(dtype: str) -> int:
     return int(onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
 
 
-def _raw_bytes(value: Any) -> memoryview:
-    # An OrtValue of a non-numpy type still exposes its buffer through numpy() as raw uint16/uint8.
-    return memoryview(np.ascontiguousarray(value.numpy()).view(np.uint8))
+# OrtValue.numpy() and update_inplace() refuse the element types numpy lacks (onnxruntime 1.2x:
+# "No corresponding Numpy type for Tensor Type. bfloat16"), so the bytes are copied through
+# data_ptr(); sub-byte types are (un)packed, ORT storing the first element in the low bits.
+
+def _copy_in(value: Any, array: np.ndarray, dtype: str) -> None:
+    """Write ``array`` (an ml_dtypes array) into the OrtValue ``value`` of the same type and shape."""
+    codes = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    bits = PACKED_BITS.get(dtype)
+    if bits:
+        per_byte = 8 // bits
+        codes = np.pad(codes & ((1 << bits) - 1), (0, -codes.size % per_byte)).reshape(-1, per_byte)
+        codes = np.bitwise_or.reduce(codes << (bits * np.arange(per_byte, dtype=np.uint8)), axis=1).astype(np.uint8)
+    if codes.size:
+        ctypes.memmove(value.data_ptr(), codes.ctypes.data, codes.nbytes)
+
+
+def _copy_out(value: Any, dtype: str) -> np.ndarray:
+    """The OrtValue ``value`` as a numpy array of the ml_dtypes type ``dtype``."""
+    shape = tuple(value.shape())
+    count = int(np.prod(shape, dtype=np.int64))
+    bits = PACKED_BITS.get(dtype)
+    if not bits:
+        out = np.empty(shape, dtype=dtype)
+        if count:
+            ctypes.memmove(out.ctypes.data, value.data_ptr(), out.nbytes)
+        return out
+    per_byte = 8 // bits
+    packed = np.empty(-(-count // per_byte), np.uint8)
+    if count:
+        ctypes.memmove(packed.ctypes.data, value.data_ptr(), packed.nbytes)
+    codes = ((packed[:, None] >> (bits * np.arange(per_byte, dtype=np.uint8))) & ((1 << bits) - 1)).reshape(-1)[:count]
+    if dtype in ("int4", "int2"):  # sign-extend to the int8 ml_dtypes keeps them in
+        codes = np.where(codes >= 1 << (bits - 1), codes.astype(np.int16) - (1 << bits), codes).astype(np.int8)
+    return codes.view(dtype).reshape(shape)
 
 
 @contextlib.contextmanager
@@ -173,6 +207,8 @@ def _sdk_errors(model: Model, stage: str) -> Iterator[None]:
             RuntimeError, ValueError) as e:
         text = str(e).strip().replace("\n", " ")
         missing = re.findall(r"Could not find an implementation for (\w+)\(\d+\) node with name '([^']*)'", text)
+        # The same lack, worded differently when a kernel exists for other types or versions.
+        missing += re.findall(r"Failed to find kernel for (\w+)\(\d+\) \(node:'([^']*)'", text)
         if missing:
             ops: dict[str, list[str]] = {}
             for op, node in missing:

@@ -15,7 +15,10 @@ from hwkit.errors import CompileError, ExecutionError, UnsupportedOpError
 
 _KINDS = {"CPU": "cpu", "GPU": "gpu", "NPU": "npu"}
 # numpy dtypes OpenVINO's tensor .data cannot express faithfully (bf16 reads back as f16).
-_RAW = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2"}  # -> ov.Type attribute
+_RAW = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2",  # -> ov.Type attribute
+        "float8_e8m0fnu": "f8e8m0", "int4": "i4", "uint4": "u4", "float4_e2m1fn": "f4e2m1"}
+# Of those, the ones OpenVINO packs two to a byte (ml_dtypes keeps one per byte): bits per element.
+_PACKED_BITS = {"int4": 4, "uint4": 4, "float4_e2m1fn": 4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +92,12 @@ class OpenVinoExecutable(Executable):
         }
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
+        # OpenVINO 2026.4 dies with SIGFPE compiling a Gather whose indices input has a static
+        # zero-sized axis (found by benchmarks/fuzz_model_load.py); refuse empty inputs instead.
+        empty = [str(s) for s in model.inputs if s.shape and any(d == 0 for d in s.shape)]
+        if empty:
+            raise CompileError(f"openvino cannot compile '{model.name}' with zero-sized input(s) "
+                               f"{', '.join(empty)}; give every input axis a size of at least 1")
         with _sdk_errors(model, "compile"):
             graph = core.read_model(str(model.path) if model.path else model.serialized)
             self.compiled = core.compile_model(graph, device.name, config)
@@ -114,7 +123,10 @@ class OpenVinoExecutable(Executable):
             value = results[port]
             if dtype in _RAW:  # .data would reinterpret bf16 as f16: move the raw bytes
                 tensor = self.request.get_tensor(port)
-                value = tensor.data.view(f"uint{8 * np.dtype(dtype).itemsize}").view(dtype)
+                if dtype in _PACKED_BITS:
+                    value = _unpack(tensor.data.view(np.uint8).reshape(-1), tuple(tensor.shape), dtype)
+                else:
+                    value = tensor.data.view(f"uint{8 * np.dtype(dtype).itemsize}").view(dtype)
             outputs[name] = np.array(value, copy=True)  # the request reuses its buffers
         return outputs
 
@@ -122,6 +134,9 @@ class OpenVinoExecutable(Executable):
         if name not in self._raw_inputs:
             return array
         tensor = self._ov.Tensor(self._raw_inputs[name], list(array.shape))
+        if array.dtype.name in _PACKED_BITS:  # .data is the packed buffer: pack the codes into it
+            tensor.data.view(np.uint8).reshape(-1)[...] = _pack(array)
+            return tensor
         plain = f"uint{8 * array.itemsize}"  # same-size plain type: copy the bits, not the values
         tensor.data.view(plain)[...] = np.ascontiguousarray(array).view(plain)
         return tensor
@@ -130,6 +145,22 @@ class OpenVinoExecutable(Executable):
         self.request = None
         self.compiled = None
         super().close()
+
+
+def _pack(array: np.ndarray) -> np.ndarray:
+    """4-bit ml_dtypes values (one per byte) as OpenVINO's packed bytes, first element low."""
+    codes = np.ascontiguousarray(array).reshape(-1).view(np.uint8) & 0x0F
+    codes = np.pad(codes, (0, codes.size % 2)).reshape(-1, 2)
+    return (codes[:, 0] | (codes[:, 1] << 4)).astype(np.uint8)
+
+
+def _unpack(packed: np.ndarray, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """OpenVINO's packed 4-bit bytes as an ml_dtypes array of ``shape``."""
+    count = int(np.prod(shape, dtype=np.int64))
+    codes = np.stack([packed & 0x0F, packed >> 4], axis=1).reshape(-1)[:count]
+    if dtype == "int4":  # sign-extend to the int8 ml_dtypes keeps int4 in
+        codes = np.where(codes >= 8, codes.astype(np.int16) - 16, codes).astype(np.int8)
+    return codes.view(dtype).reshape(shape)
 
 
 @contextlib.contextmanager
@@ -141,7 +172,9 @@ def _sdk_errors(model: Model, stage: str) -> Iterator[None]:
         text = str(e)
         match = re.search(r"No conversion rule found for operations: ([^\n]+)", text)
         if match:
-            ops = [op.strip() for op in match.group(1).split(",") if op.strip()]
+            # OpenVINO names ops with their opset version ("CumProd-26"); strip it, or
+            # nodes_by_op finds no node and the error lists none.
+            ops = [re.sub(r"-\d+$", "", op.strip()) for op in match.group(1).split(",") if op.strip()]
             raise UnsupportedOpError("openvino", model.nodes_by_op(ops)) from e
         lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Exception from")]
         summary = " ".join(lines)[:400]

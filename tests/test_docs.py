@@ -1,0 +1,36 @@
+"""The docs keep up with the code: every hook in hwkit.hookspecs is documented in docs/hooks.md."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from hwkit import hookspecs
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _hookspecs() -> list[str]:
+    marker = hookspecs.hookspec.project_name + "_spec"  # the attribute pluggy sets on hookspecs
+    return [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, marker)]
+
+
+def test_there_are_hookspecs() -> None:
+    assert "hwkit_register_backends" in _hookspecs()
+
+
+@pytest.mark.parametrize("hook", _hookspecs())
+def test_every_hook_is_documented(hook: str) -> None:
+    text = (DOCS / "hooks.md").read_text()
+    assert f"## `{hook}`" in text, f"docs/hooks.md has no section '## `{hook}`'; document the hook's signature and contract"
+    section = text.split(f"## `{hook}`", 1)[1].split("\n## ", 1)[0]
+    assert f"def {hook}(" in section, f"the '{hook}' section of docs/hooks.md shows no signature"
+
+
+def test_writing_plugins_guide_names_the_tools() -> None:
+    text = (DOCS / "writing-plugins.md").read_text()
+    for needed in ("[project.entry-points.hwkit]", "BackendConformance", "hwkit backends", "hwkit bench",
+                   "scripts/conformance.py", "--hwkit-backend", "UnsupportedOpError"):
+        assert needed in text, f"docs/writing-plugins.md does not mention {needed}"
