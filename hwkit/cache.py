@@ -11,6 +11,15 @@ import platformdirs
 from hwkit.errors import OutputError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: put it back at once
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def cache_dir(*parts: str) -> Path:
     """The user cache folder (``HWKIT_CACHE_DIR`` overrides it), created on demand."""
     root = os.environ.get("HWKIT_CACHE_DIR") or platformdirs.user_cache_dir("hwkit")
@@ -30,6 +39,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
+            # mkstemp creates the file 0600; give it the mode a plain open() would have.
+            os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_UMASK)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
                 handle.flush()

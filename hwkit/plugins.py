@@ -217,7 +217,9 @@ class Registry:
         info.reason = f"{info.reason}; {reason}" if info.reason else reason
         self.plugins[info.name] = info
         where = f" ({info.distribution} {info.version})" if info.distribution else ""
-        warnings.warn(f"hwkit plugin '{info.name}'{where} failed: {reason}", PluginWarning, stacklevel=3)
+        hint = "" if "HWKIT_DISABLE_PLUGINS" in reason else (
+            f"; fix or uninstall it, or skip it with HWKIT_DISABLE_PLUGINS={info.name}")
+        warnings.warn(f"hwkit plugin '{info.name}'{where} failed: {reason}{hint}", PluginWarning, stacklevel=3)
 
     # -- lookup ---------------------------------------------------------------------------
 

@@ -32,6 +32,12 @@ class TensorSpec:
 
     @classmethod
     def from_value_info(cls, info: onnx.ValueInfoProto) -> TensorSpec:
+        if not isinstance(info.name, str) or not info.name:
+            # proto2 does not check UTF-8: upb returns an invalid name as bytes.
+            raise ModelError(
+                f"a graph input or output has an empty or non-UTF-8 name ({info.name[:60]!r}); "
+                "name every input and output with text when exporting"
+            )
         kind = info.type.WhichOneof("value")
         if kind != "tensor_type":
             raise ModelError(
@@ -45,6 +51,8 @@ class TensorSpec:
         dims: list[Dim] = []
         for d in tensor.shape.dim:
             field = d.WhichOneof("value")
+            if field == "dim_param" and not isinstance(d.dim_param, str):
+                raise ModelError(f"tensor '{info.name}' has a non-UTF-8 dimension name; re-export the model")
             dims.append(d.dim_value if field == "dim_value" else d.dim_param if field else None)
         return cls(info.name, dtype, tuple(dims))
 
@@ -178,7 +186,8 @@ def _check_names(what: str, given: Mapping[str, Any], specs: Sequence[TensorSpec
     names = [s.name for s in specs]
     for name in given:
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
+            same_case = [n for n in names if n.lower() == name.lower()]  # difflib misses 'X' vs 'x'
+            close = same_case or difflib.get_close_matches(name, names, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             raise ModelError(
                 f"unknown {what} name '{name}'; {hint}the model's inputs are: {', '.join(names)}"
