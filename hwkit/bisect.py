@@ -10,7 +10,6 @@ before the second, so the answer is always the first diverging tensor in topolog
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ import onnx
 
 from hwkit.api import ModelSource, open_model, split_target
 from hwkit.check import BackendParity, CheckSettings, make_check_inputs, run_backend
+from hwkit.cache import write_json
 from hwkit.errors import CompileError, OptionError
 from hwkit.model import Model
 from hwkit.parity import OutputAgreement, Tolerance, compare_output
@@ -96,12 +96,7 @@ class BisectReport:
         })
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        from hwkit.cache import atomic_write
-
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        if path:
-            atomic_write(path, text + "\n")
-        return text
+        return write_json(self.to_dict(), path)
 
 
 def bisect(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -52,6 +54,25 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     except OSError as e:
         raise OutputError(f"cannot write {target}: {e.strerror or e}; choose a writable path") from e
     return target
+
+
+def write_json(data: Any, path: str | os.PathLike[str] | None = None, strict: bool = True) -> str:
+    """``data`` as indented JSON text, also written atomically to ``path`` when given.
+
+    strict: refuse NaN/Inf (the caller encodes them); False writes them as JSON5-style tokens.
+    """
+    text = json.dumps(data, indent=2, allow_nan=not strict, default=_json_default)
+    if path:
+        atomic_write(path, text + "\n")
+    return text
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:

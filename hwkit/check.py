@@ -4,7 +4,6 @@ reference backend under a tolerance profile. ``check`` returns a ``ParityReport`
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -14,6 +13,7 @@ import numpy as np
 
 from hwkit.api import ModelSource, compile_with, open_model, pick_device, split_target
 from hwkit.bench import available_backends
+from hwkit.cache import write_json
 from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, OptionError
 from hwkit.model import Model
 from hwkit.parity import OutputAgreement, Tolerance, compare_output, tolerance
@@ -136,12 +136,7 @@ class ParityReport:
         })
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
-        from hwkit.cache import atomic_write
-
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        if path:
-            atomic_write(path, text + "\n")
-        return text
+        return write_json(self.to_dict(), path)
 
 
 def check(

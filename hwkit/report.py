@@ -8,13 +8,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from hwkit.cache import atomic_write
+from hwkit.cache import atomic_write, write_json
 from hwkit.system import fingerprint
 
 if TYPE_CHECKING:
@@ -209,10 +208,7 @@ def _record_dict(record: BackendResult, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def bench_to_json(result: BenchResult, path: str | None = None) -> str:
-    text = json.dumps(bench_to_dict(result), indent=2, default=_json_default, allow_nan=True)
-    if path:
-        atomic_write(path, text + "\n")
-    return text
+    return write_json(bench_to_dict(result), path, strict=False)
 
 
 CSV_COLUMNS = ["backend", "device", "batch", "status", "median_s", "p90_s", "p99_s", "ci_low_s", "ci_high_s",
@@ -253,10 +249,3 @@ def bench_to_markdown(result: BenchResult, path: str | None = None) -> str:
         atomic_write(path, text)
     return text
 
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    return str(value)
