@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,15 @@ def load_inputs(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         raise ModelError(f"{path} is not a readable .npz file of arrays ({e}); save inputs with numpy.savez") from e
 
 
-def save_arrays(arrays: dict[str, np.ndarray]) -> bytes:
-    """The bytes of an .npz file holding ``arrays`` (written atomically by the caller)."""
+def save_arrays(arrays: dict[str, Any]) -> bytes:
+    """The bytes of an .npz file holding ``arrays`` (written atomically by the caller); never
+    pickles: a sequence output becomes one array per element."""
+    flat: dict[str, np.ndarray] = {}
+    for name, value in arrays.items():  # sequences as NAME.0, NAME.1 ...; absent optionals left out
+        if isinstance(value, list):
+            flat.update({f"{name}.{i}": np.asarray(item) for i, item in enumerate(value)})
+        elif value is not None:
+            flat[name] = np.asarray(value)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **flat)
     return buffer.getvalue()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from typing import Any
+
 import numpy as np
 
 from hwkit.errors import OptionError
@@ -161,9 +163,31 @@ def _topk_agreement(reference: np.ndarray, actual: np.ndarray) -> tuple[float | 
 def compare_outputs(
     reference: Mapping[str, np.ndarray], actual: Mapping[str, np.ndarray], tol: Tolerance | None = None
 ) -> list[OutputAgreement]:
-    """Agreement of every reference output; a missing output counts as a shape mismatch."""
+    """Agreement of every reference output; a missing output counts as a shape mismatch.
+
+    Sequence outputs (lists of arrays) are compared element by element, as one flat array when
+    every element's shape matches; an absent optional (None) agrees only with None.
+    """
     missing = np.empty((0,))
-    return [compare_output(name, ref, actual.get(name, missing), tol) for name, ref in reference.items()]
+    return [compare_output(name, *_comparable(ref, actual.get(name, missing)), tol) for name, ref in reference.items()]
+
+
+def _comparable(reference: Any, actual: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Plain arrays standing for two output values of any kind (tensor, sequence, None)."""
+    if not isinstance(reference, (list, tuple)) and not isinstance(actual, (list, tuple)) \
+            and reference is not None and actual is not None:
+        return reference, actual
+    ref, got = _as_list(reference), _as_list(actual)
+    if len(ref) != len(got) or any(np.shape(a) != np.shape(b) for a, b in zip(ref, got)):
+        return np.empty((len(ref), 0)), np.empty((len(got) + 1, 0))  # different shapes: a mismatch
+    if not ref:
+        return np.empty((0,)), np.empty((0,))
+    return (np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in ref]),
+            np.concatenate([np.ravel(np.asarray(b, dtype=np.float64)) for b in got]))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _as_float(array: np.ndarray) -> np.ndarray:

@@ -24,11 +24,14 @@ class TensorSpec:
         dtype: numpy dtype name ("float32", "int64", "bfloat16" via ml_dtypes).
         shape: one entry per axis: an int, a symbolic name, or None when unknown;
             None for the whole shape when even the rank is unknown.
+        kind: "tensor"; or "sequence" (a list of tensors), "optional" (a tensor or None),
+            "optional_sequence" (a list or None). dtype and shape then describe the elements.
     """
 
     name: str
     dtype: str
     shape: tuple[Dim, ...] | None
+    kind: str = "tensor"
 
     @classmethod
     def from_value_info(cls, info: onnx.ValueInfoProto) -> TensorSpec:
@@ -38,33 +41,39 @@ class TensorSpec:
                 f"a graph input or output has an empty or non-UTF-8 name ({info.name[:60]!r}); "
                 "name every input and output with text when exporting"
             )
-        kind = info.type.WhichOneof("value")
-        if kind != "tensor_type":
+        kind, value_type = "tensor", info.type
+        if value_type.WhichOneof("value") == "optional_type":
+            kind, value_type = "optional", value_type.optional_type.elem_type
+        if value_type.WhichOneof("value") == "sequence_type":
+            kind, value_type = ("optional_sequence" if kind == "optional" else "sequence"), value_type.sequence_type.elem_type
+        which = value_type.WhichOneof("value")
+        if which != "tensor_type":
             raise ModelError(
-                f"graph value '{info.name}' is a {kind or 'value of unknown type'}; hwkit handles "
-                "tensor inputs and outputs only"
+                f"graph value '{info.name}' is a {which or 'value of unknown type'}; hwkit handles "
+                "tensors, sequences of tensors and optional tensors only"
             )
-        tensor = info.type.tensor_type
+        tensor = value_type.tensor_type
         dtype = onnx_dtype_name(tensor.elem_type, info.name)
         if not tensor.HasField("shape"):
-            return cls(info.name, dtype, None)
+            return cls(info.name, dtype, None, kind)
         dims: list[Dim] = []
         for d in tensor.shape.dim:
             field = d.WhichOneof("value")
             if field == "dim_param" and not isinstance(d.dim_param, str):
                 raise ModelError(f"tensor '{info.name}' has a non-UTF-8 dimension name; re-export the model")
             dims.append(d.dim_value if field == "dim_value" else d.dim_param if field else None)
-        return cls(info.name, dtype, tuple(dims))
+        return cls(info.name, dtype, tuple(dims), kind)
 
     @property
     def is_static(self) -> bool:
         return self.shape is not None and all(isinstance(d, int) for d in self.shape)
 
     def __str__(self) -> str:
-        if self.shape is None:
-            return f"{self.name}: {self.dtype}[?]"
-        dims = ",".join("?" if d is None else str(d) for d in self.shape)
-        return f"{self.name}: {self.dtype}[{dims}]"
+        dims = "?" if self.shape is None else ",".join("?" if d is None else str(d) for d in self.shape)
+        element = f"{self.dtype}[{dims}]"
+        wrap = {"tensor": "{}", "sequence": "seq({})", "optional": "optional({})",
+                "optional_sequence": "optional(seq({}))"}[self.kind]
+        return f"{self.name}: {wrap.format(element)}"
 
 
 def onnx_dtype_name(elem_type: int, where: str = "") -> str:
@@ -100,6 +109,11 @@ def resolve_shapes(
     resolved: dict[str, tuple[int, ...]] = {}
     unset: list[str] = []
     for spec in specs:
+        if spec.kind != "tensor":
+            raise ModelError(
+                f"input {spec} is not a plain tensor, so hwkit cannot generate it; pass your own "
+                "inputs (the library's Executable.run takes lists for sequences and None for optionals)"
+            )
         if spec.name in shapes:
             shape = tuple(int(d) for d in shapes[spec.name])
             _check_shape(spec, shape, "--shape")
@@ -146,15 +160,27 @@ def check_inputs(specs: Sequence[TensorSpec], inputs: Mapping[str, Any]) -> dict
     checked: dict[str, np.ndarray] = {}
     bound: dict[str, int] = {}
     for spec in specs:
-        array = np.asarray(inputs[spec.name])  # numpy scalars become 0-d arrays
-        if array.dtype.name != spec.dtype:
-            raise ModelError(
-                f"input '{spec.name}' must be {spec.dtype}, got {array.dtype.name}; "
-                f"convert it with .astype('{spec.dtype}')"
-            )
-        _check_shape(spec, array.shape, "input", bound)
-        checked[spec.name] = array
+        checked[spec.name] = _check_value(spec, inputs[spec.name], bound)
     return checked
+
+
+def _check_value(spec: TensorSpec, value: Any, bound: dict[str, int]) -> Any:
+    """One input as the runtimes take it: an array, a list of arrays (sequence) or None (optional)."""
+    if value is None and spec.kind.startswith("optional"):
+        return None
+    if spec.kind in ("sequence", "optional_sequence"):
+        if not isinstance(value, (list, tuple)):
+            raise ModelError(f"input {spec} is a sequence: pass a list of arrays, got {type(value).__name__}")
+        return [_check_array(spec, item, {}, f"an element of input '{spec.name}'") for item in value]
+    return _check_array(spec, value, bound, f"input '{spec.name}'")
+
+
+def _check_array(spec: TensorSpec, value: Any, bound: dict[str, int], what: str) -> np.ndarray:
+    array = np.asarray(value)  # numpy scalars become 0-d arrays
+    if array.dtype.name != spec.dtype:
+        raise ModelError(f"{what} must be {spec.dtype}, got {array.dtype.name}; convert it with .astype('{spec.dtype}')")
+    _check_shape(spec, array.shape, "input", bound)
+    return array
 
 
 def _check_shape(

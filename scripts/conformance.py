@@ -12,8 +12,8 @@ Usage::
 Each case is prepared with ``make_onnx_backend(NAME)`` (that is ``hwkit.compile``: hwkit's model
 loading and checks, then the plugin), run on every data set of the case, and compared as
 ``onnx.backend.test.runner.Runner`` does (same shape and dtype, ``assert_allclose`` with the
-case's rtol/atol). Cases whose graph takes or returns sequences or optionals are "n/a": hwkit
-handles tensors only. ``--raw`` also runs the same cases on onnxruntime / openvino directly,
+case's rtol/atol). Cases whose graph takes or returns maps or sparse tensors are "n/a": hwkit
+handles tensors, sequences and optionals. ``--raw`` also runs the same cases on onnxruntime / openvino directly,
 and lists every case the runtime passes but hwkit loses (the adapter must lose none).
 
 Workers are forked from a parent that loaded the cases but no runtime (forking after a runtime
@@ -59,10 +59,18 @@ def load_cases() -> dict[str, Any]:
     return _CASES
 
 
-def is_tensor_only(case: Any) -> bool:
-    """Whether every graph input and output of the case is a tensor (what hwkit runs)."""
-    values = [*case.model.graph.input, *case.model.graph.output]
-    return all(v.type.WhichOneof("value") == "tensor_type" for v in values)
+def is_supported_value_kinds(case: Any) -> bool:
+    """Whether every graph input and output is a tensor, a sequence of tensors or an optional
+    of those (what hwkit runs); maps and sparse tensors are not."""
+    from hwkit.errors import ModelError
+    from hwkit.specs import TensorSpec
+
+    try:
+        for value in [*case.model.graph.input, *case.model.graph.output]:
+            TensorSpec.from_value_info(value)
+    except ModelError:
+        return False
+    return True
 
 
 # -- running one case (in a worker) ---------------------------------------------------------
@@ -137,8 +145,8 @@ def run_case(target: str, name: str, threads: int = 1) -> tuple[str, str]:
 
     case = load_cases()[name]
     kind, _, backend = target.partition(":")
-    if kind == "hwkit" and not is_tensor_only(case):
-        return "n/a", "sequence or optional inputs/outputs"
+    if kind == "hwkit" and not is_supported_value_kinds(case):
+        return "n/a", "map or sparse inputs/outputs"
     if target not in _BACKENDS:
         if kind == "hwkit":
             _BACKENDS[target] = _hwkit_runner(backend, threads)
@@ -313,8 +321,8 @@ def docs_block(rows: list[dict[str, Any]], total: int) -> str:
     return (f"ONNX {onnx.__version__} node test suite ({total} cases), CPU, measured {stamp} on "
             f"{platform.machine()} with `python scripts/conformance.py --raw --write-docs`.\n"
             "\"through hwkit\" is `hwkit.testing.onnx_backend.make_onnx_backend(NAME)`; \"runtime "
-            "directly\" is the runtime's own Python API on the same cases; n/a: sequence or "
-            "optional inputs/outputs, which hwkit does not handle.\n\n" + table(rows))
+            "directly\" is the runtime's own Python API on the same cases; n/a: map or sparse "
+            "inputs/outputs, which hwkit does not handle.\n\n" + table(rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             raw, ours = results[f"raw:{name}"], results.get(f"hwkit:{name}", {})
             na = sum(1 for c, (st, _) in raw.items() if st == "pass" and ours.get(c, ("",))[0] == "n/a")
             print(f"\n{name}: {len(lost)} case(s) the runtime passes but hwkit does not "
-                  f"(and {na} it passes that are n/a through hwkit: sequence/optional types)")
+                  f"(and {na} it passes that are n/a through hwkit: map or sparse types)")
             for case, (status, message) in sorted(lost.items()):
                 print(f"  {case}: {status}: {message[:200]}")
     if args.json:

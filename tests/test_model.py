@@ -176,3 +176,21 @@ def test_from_torch_failure_is_a_model_error(tmp_path, monkeypatch):
 
     with pytest.raises(ModelError, match="torch.onnx.export failed for Bad"):
         Model.from_torch(Bad(), (torch.randn(2),))
+
+
+def test_sequence_and_optional_values_are_described_and_checked():
+    seq = helper.make_value_info("xs", helper.make_sequence_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, [None])))
+    graph = helper.make_graph(
+        [helper.make_node("SequenceLength", ["xs"], ["n"])], "seq", [seq],
+        [helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+    )
+    model = Model.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    assert str(model.inputs[0]) == "xs: seq(float32[?])" and model.inputs[0].kind == "sequence"
+    checked = model.check_inputs({"xs": [np.ones(2, np.float32), np.zeros(3, np.float32)]})
+    assert [a.shape for a in checked["xs"]] == [(2,), (3,)]
+    with pytest.raises(ModelError, match="is a sequence: pass a list of arrays"):
+        model.check_inputs({"xs": np.ones(2, np.float32)})
+    with pytest.raises(ModelError, match="an element of input 'xs' must be float32"):
+        model.check_inputs({"xs": [np.ones(2, np.int32)]})
+    with pytest.raises(ModelError, match="cannot generate it"):
+        model.make_inputs()

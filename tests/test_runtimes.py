@@ -108,3 +108,37 @@ def test_openvino_options():
         assert str(exe.compiled.get_property("PERFORMANCE_HINT")).endswith("THROUGHPUT")
     with pytest.raises(hwkit.OptionError, match="precision must be one of f32, f16, bf16"):
         hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="f64")
+
+
+def sequence_model():
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("SequenceInsert", ["xs", "x"], ["ys"]), helper.make_node("SequenceLength", ["ys"], ["n"])],
+        "seq", [helper.make_value_info("xs", helper.make_sequence_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, [2]))),
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_value_info("ys", helper.make_sequence_type_proto(helper.make_tensor_type_proto(TensorProto.FLOAT, [2]))),
+         helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    return proto
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "cpu"])
+def test_sequence_inputs_and_outputs(backend):
+    require(backend)
+    xs, x = [np.array([1, 2], np.float32)], np.array([3, 4], np.float32)
+    with hwkit.compile(sequence_model(), backend) as exe:
+        out = exe.run({"xs": xs, "x": x})
+    assert int(out["n"]) == 2 and [a.tolist() for a in out["ys"]] == [[1, 2], [3, 4]]
+    from hwkit.parity import compare_outputs
+
+    (agreement, _) = compare_outputs(out, {"ys": [a + 1e-3 for a in out["ys"]], "n": out["n"]})
+    assert agreement.shape_ok and 9e-4 < agreement.max_abs < 1.1e-3
+
+
+def test_openvino_refuses_sequences_at_compile():
+    require("openvino")
+    with pytest.raises(hwkit.CompileError, match="openvino takes tensors only, not xs: seq"):
+        hwkit.compile(sequence_model(), "openvino")

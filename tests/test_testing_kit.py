@@ -217,9 +217,15 @@ def test_script_runs_cases_and_compares_with_the_runtime() -> None:
         [onnx.helper.make_node("SequenceEmpty", [], ["s"])], "seq", [],
         [onnx.helper.make_value_info("s", onnx.helper.make_sequence_type_proto(
             onnx.helper.make_tensor_type_proto(1, None)))])), data_sets=[], rtol=1e-3, atol=1e-7)
-    script._CASES.update({"test_relu": case, "test_seq": sequence})  # what load_cases would fill
+    mapping = SimpleNamespace(name="test_map", model=onnx.helper.make_model(onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["m"], ["n"])], "map",
+        [onnx.helper.make_value_info("m", onnx.helper.make_map_type_proto(7, onnx.helper.make_tensor_type_proto(1, None)))],
+        [onnx.helper.make_value_info("n", onnx.helper.make_map_type_proto(7, onnx.helper.make_tensor_type_proto(1, None)))])),
+        data_sets=[], rtol=1e-3, atol=1e-7)
+    script._CASES.update({"test_relu": case, "test_seq": sequence, "test_map": mapping})  # as load_cases fills
     assert script.run_case("hwkit:onnxruntime", "test_relu") == ("pass", "")
-    assert script.run_case("hwkit:onnxruntime", "test_seq")[0] == "n/a"
+    assert script.run_case("hwkit:onnxruntime", "test_seq")[0] == "pass"  # sequences run through hwkit
+    assert script.run_case("hwkit:onnxruntime", "test_map")[0] == "n/a"  # maps do not
 
 
 RUN_ALL = """

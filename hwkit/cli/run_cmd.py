@@ -15,6 +15,14 @@ from hwkit.inputs_file import load_inputs, save_arrays
 from hwkit.report import format_time
 
 
+def _summary(array: np.ndarray) -> list[str]:
+    """min, max, mean and the first values of an array, for the outputs table."""
+    numeric = array.astype(np.float64) if array.size and (array.dtype.kind in "biuf" or array.dtype.name == "bfloat16") else None
+    stats = [f"{numeric.min():.4g}", f"{numeric.max():.4g}", f"{numeric.mean():.4g}"] if numeric is not None else ["-"] * 3
+    first = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in array.ravel()[:4].tolist())
+    return [*stats, first]
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="run one inference and summarise the outputs")
     parser.add_argument("model", help="an .onnx file or a built-in model (mlp, cnn, encoder)")
@@ -43,10 +51,15 @@ def run(args: argparse.Namespace) -> int:
     for column in ("output", "dtype", "shape", "min", "max", "mean", "first values"):
         table.add_column(column)
     for name, value in outputs.items():
-        numeric = value.astype(np.float64) if value.size and value.dtype.kind in "biuf" or value.dtype.name == "bfloat16" else None
-        stats = [f"{numeric.min():.4g}", f"{numeric.max():.4g}", f"{numeric.mean():.4g}"] if numeric is not None else ["-"] * 3
-        first = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value.ravel()[:4].tolist())
-        table.add_row(name, value.dtype.name, "x".join(map(str, value.shape)) or "scalar", *stats, first)
+        if value is None:  # an absent optional output
+            table.add_row(name, "-", "None", "-", "-", "-", "")
+            continue
+        items = value if isinstance(value, list) else [value]
+        for index, array in enumerate(items):
+            label = f"{name}[{index}]" if isinstance(value, list) else name
+            table.add_row(label, array.dtype.name, "x".join(map(str, array.shape)) or "scalar", *_summary(array))
+    if any(isinstance(v, list) and not v for v in outputs.values()):
+        stdout.print("(an empty sequence output has no rows)", highlight=False)
     stdout.print(table)
     if args.save:
         atomic_write(args.save, save_arrays(outputs))

@@ -52,7 +52,7 @@ class TorchGraphExecutable(Executable):
         self.module: Any = module
 
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tensors = [self._to_device(inputs[name]) for name in self.input_names]
+        tensors = [self._value_to_device(inputs[name]) for name in self.input_names]
         try:
             with torch.inference_mode():
                 results = self._forward(tensors)
@@ -61,10 +61,25 @@ class TorchGraphExecutable(Executable):
         except Exception as e:  # torch raises many kinds at run time; all mean "this run failed"
             raise ExecutionError(f"{self.backend}: running '{self.model.name}' failed: "
                                  f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
-        return {name: self._to_numpy(t, dtype, elem) for (name, dtype, elem), t in zip(self.output_specs, results)}
+        return {name: self._value_to_numpy(t, dtype, elem) for (name, dtype, elem), t in zip(self.output_specs, results)}
 
     def _forward(self, tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         return self.module(*tensors)  # type: ignore[no-any-return]
+
+    def _value_to_device(self, value: Any) -> Any:
+        """A tensor, a list of tensors (sequence input) or None (absent optional)."""
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [self._to_device(item) for item in value]
+        return self._to_device(value)
+
+    def _value_to_numpy(self, value: Any, dtype: str, elem_type: int | None) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            return [self._to_numpy(item, dtype, None) for item in value]
+        return self._to_numpy(value, dtype, elem_type)
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         if array.dtype.kind in "biuf" and array.dtype.name in _PLAIN and array.flags.writeable:

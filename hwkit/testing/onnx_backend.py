@@ -52,9 +52,18 @@ class HwkitBackendRep(onnx.backend.base.BackendRep):
             if isinstance(inputs, (np.ndarray, np.generic)):
                 inputs = [inputs]
             named = dict(zip(self._positional, inputs))
-        feeds = {name: np.asarray(value) for name, value in named.items() if name in self._fed}
+        feeds = {name: _feed(value) for name, value in named.items() if name in self._fed}
         outputs = self.executable.run(feeds)
         return [outputs[spec.name] for spec in self.executable.model.outputs]
+
+
+def _feed(value: Any) -> Any:
+    """Arrays as arrays (numpy scalars too); sequences as lists of arrays; None (optional) kept."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [np.asarray(item) for item in value]
+    return np.asarray(value)
 
 
 def make_onnx_backend(name: str, device: str | Device | None = None) -> type[onnx.backend.base.Backend]:

@@ -14,6 +14,7 @@ from hwkit import Backend, BackendOptions, Device, Executable, Model
 from hwkit.errors import CompileError, ExecutionError, UnsupportedOpError
 
 _KINDS = {"CPU": "cpu", "GPU": "gpu", "NPU": "npu"}
+_GATHERS = {"Gather", "GatherElements", "GatherND"}
 # numpy dtypes OpenVINO's tensor .data cannot express faithfully (bf16 reads back as f16).
 _RAW = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2",  # -> ov.Type attribute
         "float8_e8m0fnu": "f8e8m0", "int4": "i4", "uint4": "u4", "float4_e2m1fn": "f4e2m1"}
@@ -93,11 +94,18 @@ class OpenVinoExecutable(Executable):
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
         # OpenVINO 2026.4 dies with SIGFPE compiling a Gather whose indices input has a static
-        # zero-sized axis (found by benchmarks/fuzz_model_load.py); refuse empty inputs instead.
-        empty = [str(s) for s in model.inputs if s.shape and any(d == 0 for d in s.shape)]
-        if empty:
-            raise CompileError(f"openvino cannot compile '{model.name}' with zero-sized input(s) "
-                               f"{', '.join(empty)}; give every input axis a size of at least 1")
+        # zero-sized axis (found by benchmarks/fuzz_model_load.py): refuse exactly that case, so
+        # other empty inputs (which OpenVINO handles) still run.
+        empty = {s.name: str(s) for s in model.inputs if s.shape and any(d == 0 for d in s.shape)}
+        indices = {n.input[1] for n in model.proto.graph.node
+                   if n.op_type in _GATHERS and len(n.input) > 1 and n.input[1] in empty}
+        if indices:
+            raise CompileError(f"openvino cannot compile '{model.name}' with zero-sized gather indices "
+                               f"{', '.join(empty[name] for name in sorted(indices))} (it crashes); "
+                               "give the indices a size of at least 1 or use another backend")
+        others = [str(spec) for spec in [*model.inputs, *model.outputs] if spec.kind != "tensor"]
+        if others:
+            raise CompileError(f"openvino takes tensors only, not {', '.join(others)}; use onnxruntime or cpu")
         with _sdk_errors(model, "compile"):
             graph = core.read_model(str(model.path) if model.path else model.serialized)
             self.compiled = core.compile_model(graph, device.name, config)
