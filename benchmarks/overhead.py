@@ -65,7 +65,8 @@ def main() -> None:
     for model_name in ("cnn", "mlp"):
         model = Model.builtin(model_name)
         settings = BenchSettings(min_time=args.seconds, min_iters=20, warmup_iters=10, warmup_time=0.2,
-                                 threads=args.threads, isolation=False, efficiency=False)
+                                 threads=args.threads, isolation=False, efficiency=False,
+                                 target_ci=None)  # the same duration as the bare loop
         _, input_sets = make_input_sets(model, settings)
         for backend, bare in (("onnxruntime", bare_onnxruntime), ("openvino", bare_openvino)):
             call = bare(model, args.threads)

@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     model = Model.builtin(args.model)
-    settings = BenchSettings(min_time=args.seconds, min_iters=20, threads=args.threads, isolation=False, efficiency=False)
+    settings = BenchSettings(min_time=args.seconds, min_iters=20, threads=args.threads, isolation=False, efficiency=False,
+                             target_ci=None)  # the same duration as benchmark_app
     shapes, input_sets = make_input_sets(model, settings)
     shape = ",".join(f"{name}[{','.join(map(str, dims))}]" for name, dims in shapes.items())
     vendor, ours = [], []

@@ -63,6 +63,7 @@ def bench_rows(result: BenchResult) -> list[dict[str, Any]]:
             "ci_high_s": stats.ci_high if stats else None,
             "ci_half_width": stats.ci_half_width if stats else None,
             "runs": stats.count if stats else 0,
+            "hit_max_time": record.hit_max_time,
             "items_per_s": record.batch / stats.median if stats else None,
             "vs_fastest": stats.median / best.median if stats and best else None,
             "within_noise": bool(stats and best and record is not fastest and stats.overlaps(best)),
@@ -107,7 +108,7 @@ def bench_table(result: BenchResult) -> Table:
         cells = head + [
             format_time(row["median_s"]),
             format_time(row["p90_s"]),
-            f"±{row['ci_half_width'] * 100:.1f}%",
+            f"±{row['ci_half_width'] * 100:.1f}%" + ("*" if row["hit_max_time"] else ""),
             str(row["runs"]),
             f"{row['items_per_s']:,.1f}",
             vs,
@@ -127,12 +128,14 @@ def _caption(result: BenchResult) -> str:
     mode = ("one request at a time" if result.mode == "latency"
             else "one request at a time per batch size; items/s = batch / median")
     text = (f"{mode}; warm-up ≥{s.warmup_iters} runs and ≥{s.warmup_time:g} s, then ≥{s.min_iters} runs and "
-            f"≥{s.min_time:g} s; {s.input_sets} seeded input sets (seed {s.seed}); "
+            f"≥{s.min_time:g} s" + (f" and a ±{s.target_ci:.0%} CI" if s.target_ci else "") + f"; {s.input_sets} seeded input sets (seed {s.seed}); "
             f"{'each backend in its own process' if s.isolation else 'all backends in one process'}. "
             "±CI: 95% confidence interval of the median; vs fastest: median ratio at the same batch, ≈ when "
             f"the intervals overlap (within noise); max abs diff: against {result.reference or '-'} on the same "
             f"inputs; parity: every output within the {s.precision} tolerance profile (hwkit check for details); "
             "peak RSS: the backend's process")
+    if any(r.hit_max_time for r in result.results):
+        text += f"; *: stopped at --max-time ({s.max_time:g} s) before the CI reached its target"
     if result.flops:
         text += "; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak (hwkit peak)"
     if result.interrupted:

@@ -56,6 +56,27 @@ def summarize(samples: Sequence[float], seed: int = 0) -> Summary:
     )
 
 
+def order_statistic_ci(data: np.ndarray) -> tuple[float, float]:
+    """Distribution-free 95% interval of the median: order statistics at ranks n/2 ± 1.96·√n/2
+    (the normal approximation of Binomial(n, 1/2))."""
+    n = data.size
+    half = 1.959963984540054 * np.sqrt(n) / 2
+    lo = max(int(np.floor(n / 2 - half)), 0)
+    hi = min(int(np.ceil(n / 2 + half)), n - 1)
+    ranks = np.partition(data, (lo, hi))
+    return float(ranks[lo]), float(ranks[hi])
+
+
+def order_statistic_half_width(samples: list[float]) -> float:
+    """Half the order-statistic interval's width relative to the median (0.02 = ±2%)."""
+    data = np.asarray(samples)
+    if data.size < 2:
+        return float("inf")
+    low, high = order_statistic_ci(data)
+    median = float(np.median(data))
+    return (high - low) / 2 / median if median > 0 else float("inf")
+
+
 def median_ci(data: np.ndarray, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """95% confidence interval of the median.
 
@@ -67,12 +88,7 @@ def median_ci(data: np.ndarray, seed: int = 0, level: float = 0.95) -> tuple[flo
         value = float(data[0])
         return value, value
     if data.size > BOOTSTRAP_MAX_SAMPLES:
-        ordered = np.sort(data)
-        n = data.size
-        half = 1.959963984540054 * np.sqrt(n) / 2  # normal approximation of Binomial(n, 1/2)
-        lo = max(int(np.floor(n / 2 - half)), 0)
-        hi = min(int(np.ceil(n / 2 + half)), n - 1)
-        return float(ordered[lo]), float(ordered[hi])
+        return order_statistic_ci(data)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, data.size, size=(BOOTSTRAP_RESAMPLES, data.size))
     medians = np.median(data[picks], axis=1)

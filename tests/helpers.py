@@ -63,4 +63,4 @@ def run_cli(*args: str, site: Path | None = None, env: dict[str, str] | None = N
                           env=full_env, timeout=timeout)
 
 
-FAST_BENCH = ["--min-time", "0.05", "--min-iters", "3", "--warmup", "1", "--warmup-time", "0"]
+FAST_BENCH = ["--min-time", "0.05", "--min-iters", "3", "--warmup", "1", "--warmup-time", "0", "--target-ci", "0"]

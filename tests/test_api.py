@@ -10,7 +10,7 @@ from hwkit import BackendNotFoundError, BackendUnavailableError, ExecutionError,
 from hwkit.bench import BenchSettings, bench
 from tests.helpers import add_relu_model
 
-FAST = dict(min_time=0.02, min_iters=5, warmup_iters=1, warmup_time=0.0, isolation=False)  # the fake lives in this process
+FAST = dict(min_time=0.02, min_iters=5, warmup_iters=1, warmup_time=0.0, isolation=False, target_ci=None)  # the fake lives in this process
 
 
 def test_backends_lists_status_and_reason(fake_registry):

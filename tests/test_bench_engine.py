@@ -10,7 +10,8 @@ from hwkit.bench import BenchSettings, bench
 from hwkit.errors import OptionError
 from tests.helpers import add_relu_model, run_cli
 
-QUICK = dict(warmup_iters=2, warmup_time=0.0, min_iters=10, min_time=0.05, isolation=False, efficiency=False)
+QUICK = dict(warmup_iters=2, warmup_time=0.0, min_iters=10, min_time=0.05, isolation=False, efficiency=False,
+             target_ci=None)
 
 
 def test_median_matches_the_known_run_time_and_warm_up_is_not_timed(fake_registry):
@@ -30,6 +31,15 @@ def test_both_min_time_and_min_iters_are_honoured(fake_registry):
     by_count = bench(add_relu_model(), ["timed"], BenchSettings(**{**QUICK, "min_iters": 40, "min_time": 0.0},
                                                                options={"timed": {"delay": 0.001}})).results[0]
     assert by_count.summary.count == 40
+
+
+def test_ci_target_extends_timing_until_met_or_max_time(fake_registry):
+    options = {"timed": {"delay": 0.002}}
+    loose = bench(add_relu_model(), ["timed"], BenchSettings(**{**QUICK, "target_ci": 0.5}, options=options)).results[0]
+    assert not loose.hit_max_time and loose.summary.count < 200  # met at the minimums
+    strict = bench(add_relu_model(), ["timed"],
+                   BenchSettings(**{**QUICK, "target_ci": 1e-9, "max_time": 0.4}, options=options)).results[0]
+    assert strict.hit_max_time and sum(strict.samples) > 0.3  # unreachable: timed until max_time
 
 
 def test_max_time_stops_a_slow_backend_and_says_so(fake_registry):

@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-time", type=float, default=defaults.min_time, help="timed seconds at least (%(default)s)")
     parser.add_argument("--min-iters", type=int, default=defaults.min_iters, help="timed runs at least (%(default)s)")
     parser.add_argument("--max-time", type=float, default=defaults.max_time, help="stop timing after this many seconds (%(default)s)")
+    parser.add_argument("--target-ci", type=float, default=defaults.target_ci,
+                        help="keep timing until the median's 95%% CI is within this fraction (%(default)s; 0: off)")
     parser.add_argument("--warmup", type=int, default=defaults.warmup_iters, help="warm-up runs at least (%(default)s)")
     parser.add_argument("--warmup-time", type=float, default=defaults.warmup_time, help="warm-up seconds at least (%(default)s)")
     parser.add_argument("--input-sets", type=int, default=defaults.input_sets, help="seeded input sets to rotate (%(default)s)")
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         input_sets=args.input_sets, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
         options=parse_options(args.option, per_backend=True), batches=parse_batches(args.batch),
         isolation=not args.no_isolation, timeout=args.timeout, precision=args.precision,
+        target_ci=args.target_ci or None,
     )
     with _progress() as (update):
         result = bench(args.model, split_list(args.backends), settings, progress=update)

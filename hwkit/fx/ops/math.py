@@ -35,8 +35,14 @@ def _gemm(a: torch.Tensor, b: torch.Tensor, c: Any, alpha: float, beta: float,
 
 @op("Gemm")
 def gemm(ctx: Ctx, node: NodeInfo, a: Value, b: Value, c: Value = None) -> Value:
-    return ctx.call(_gemm, a, b, c, node.a("alpha", 1.0), node.a("beta", 1.0),
-                    bool(node.a("transA", 0)), bool(node.a("transB", 0)))
+    alpha, beta = node.a("alpha", 1.0), node.a("beta", 1.0)
+    ta, tb = bool(node.a("transA", 0)), bool(node.a("transB", 0))
+    # The exporters' Linear layer: one fused addmm (F.linear) instead of a Python helper with
+    # a transpose, a matmul and an add; torch's own nn.Linear takes exactly this path.
+    if (tb and not ta and alpha == 1.0 and beta == 1.0 and ctx.dtype(a).is_floating_point
+            and (c is None or ctx.rank(c) <= 1)):
+        return ctx.call(F.linear, a, b, c)
+    return ctx.call(_gemm, a, b, c, alpha, beta, ta, tb)
 
 
 def _softmax_2d(x: torch.Tensor, axis: int, kind: str) -> torch.Tensor:
