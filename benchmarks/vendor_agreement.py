@@ -1,6 +1,7 @@
 """Does hwkit's OpenVINO median agree with OpenVINO's own benchmark_app? Side by side.
 
-Same ONNX file, CPU, sync API, one request, same threads, f32, latency hint. Runs alternate
+Same ONNX file, CPU, sync API, one request, one stream, same threads, f32 (benchmark_app needs
+-hint none to take -nthreads; hwkit's latency hint also means one stream). Runs alternate
 (benchmark_app, hwkit, benchmark_app, hwkit …) and the medians of the rounds are compared.
 Goal: within 3%.
 
@@ -23,7 +24,7 @@ from hwkit.bench import BackendResult, BenchSettings, make_input_sets, measure
 
 def benchmark_app_median(path: Path, shape: str, threads: int, seconds: float) -> float:
     executable = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
-    command = [executable, "-m", str(path), "-d", "CPU", "-api", "sync", "-nireq", "1", "-hint", "latency",
+    command = [executable, "-m", str(path), "-d", "CPU", "-api", "sync", "-nireq", "1", "-hint", "none", "-nstreams", "1",  # hint none: its UI rule for -nthreads
                "-nthreads", str(threads), "-infer_precision", "f32", "-t", str(int(seconds)), "-shape", shape]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     match = re.search(r"Median:\s+([\d.]+)\s+ms", output)
