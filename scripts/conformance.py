@@ -42,21 +42,13 @@ sys.path.insert(0, str(ROOT))
 DOCS = ROOT / "docs" / "conformance.md"
 BEGIN, END = "<!-- backends-table -->", "<!-- /backends-table -->"
 STATUSES = ["pass", "mismatch", "unsupported", "error", "timeout", "n/a"]
+
+from hwkit.testing.node_suite import CASES, load_cases  # noqa: E402 - after the path set-up
+
 RAW_RUNTIMES = ("onnxruntime", "openvino")
 
-_CASES: dict[str, Any] = {}  # filled in the parent before forking; workers inherit it
 _BACKENDS: dict[str, Any] = {}  # per worker: target -> a callable(case) -> outputs per data set
-
-
-def load_cases() -> dict[str, Any]:
-    if not _CASES:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from onnx.backend.test.loader import load_model_tests
-
-            for case in load_model_tests(kind="node"):
-                _CASES[case.name] = case
-    return _CASES
+_CASES = CASES  # filled in the parent before forking; workers inherit it
 
 
 def is_supported_value_kinds(case: Any) -> bool:

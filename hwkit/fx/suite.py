@@ -12,19 +12,7 @@ import traceback
 import warnings
 from typing import Any
 
-_CASES: dict[str, Any] = {}
-
-
-def load_cases() -> dict[str, Any]:
-    """All node test cases by name (built in memory by onnx; ~10 s the first time)."""
-    if not _CASES:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from onnx.backend.test.loader import load_model_tests
-
-            for c in load_model_tests(kind="node"):
-                _CASES[c.name] = c
-    return _CASES
+from hwkit.testing.node_suite import load_cases  # noqa: F401 - re-exported for the runners
 
 
 def _to_torch(x: Any) -> Any:
