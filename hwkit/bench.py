@@ -22,6 +22,7 @@ from hwkit.stats import Summary, order_statistic_half_width, summarize
 
 DEFAULT_REFERENCE = "onnxruntime"
 CI_CHECK_S = 0.25
+DEVICE_TIMER_RUNS = 20  # extra runs timed by the device's own clock, after the wall-clock ones
 Progress = Callable[[str, str, float], None]  # (backend, phase, fraction done)
 
 
@@ -86,6 +87,7 @@ class BackendResult:
     rss_before_compile: int | None = None  # bytes, the backend's own process (isolated runs)
     peak_rss: int | None = None
     device_memory: dict[str, int] = dataclasses.field(default_factory=dict)
+    device_samples: list[float] = dataclasses.field(default_factory=list)  # device-timer seconds
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     outputs: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
@@ -354,6 +356,9 @@ def measure(
             run, sync, input_sets, settings.min_iters, settings.min_time, settings.max_time,
             settings.target_ci, lambda f: report(name, "measure", f),
         )
+        device_time = getattr(exe, "device_time", None)  # the capability "device_timer" (CUDA events)
+        if callable(device_time):
+            record.device_samples = [device_time(input_sets[i % len(input_sets)]) for i in range(DEVICE_TIMER_RUNS)]
         record.device_memory = dict(exe.memory_stats())
     report(name, "done", 1.0)
     return record

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from hwkit.cache import atomic_write, write_json
+from hwkit.stats import summarize
 from hwkit.system import fingerprint
 
 if TYPE_CHECKING:
@@ -203,11 +204,16 @@ def _record_dict(record: BackendResult, row: dict[str, Any]) -> dict[str, Any]:
         "gflops_per_s": row["gflops_per_s"],
         "percent_of_peak": row["percent_of_peak"],
         "hit_max_time": record.hit_max_time,
+        "device_time_s": summary_dict(record.device_samples),
         "memory": {"rss_before_compile": record.rss_before_compile, "peak_rss": record.peak_rss,
                    "device": record.device_memory},
         "samples_s": record.samples,
         "agreement": [a.to_dict() for a in record.agreement] if record.agreement else None,
     }
+
+
+def summary_dict(samples: list[float]) -> dict[str, Any] | None:
+    return dataclasses.asdict(summarize(samples)) if samples else None
 
 
 def bench_to_json(result: BenchResult, path: str | None = None) -> str:

@@ -57,12 +57,23 @@ class TimedExecutable(FakeExecutable):
         return super().execute(inputs)
 
 
+class DeviceTimedExecutable(TimedExecutable):
+    """Offers the device_timer capability, as the cuda backend does with CUDA events."""
+
+    def device_time(self, inputs: Mapping[str, np.ndarray]) -> float:
+        return self.options.delay / 2  # type: ignore[attr-defined]
+
+
 class TimedBackend(FakeBackend):
     name = "timed"
     Options = TimedOptions
 
     def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
-        return TimedExecutable(model, device, options)  # type: ignore[arg-type]
+        kind = DeviceTimedExecutable if device.name == "gpu" else TimedExecutable
+        return kind(model, device, options)  # type: ignore[arg-type]
+
+    def devices(self) -> list[Device]:
+        return [Device("cpu", "cpu", "sleeps"), Device("gpu", "gpu", "sleeps, with a device timer")]
 
 
 class OfflineBackend(Backend):

@@ -24,6 +24,15 @@ def test_median_matches_the_known_run_time_and_warm_up_is_not_timed(fake_registr
     assert record.compile_s is not None
 
 
+def test_a_device_timer_is_reported_beside_the_wall_clock(fake_registry):
+    settings = BenchSettings(**QUICK, options={"timed": {"delay": 0.004}})
+    on_gpu, on_cpu = bench(add_relu_model(), ["timed:gpu", "timed:cpu"], settings).results
+    assert len(on_gpu.device_samples) == 20 and set(on_gpu.device_samples) == {0.002}
+    assert on_cpu.device_samples == []
+    data = bench(add_relu_model(), ["timed:gpu"], settings).to_dict()["results"][0]
+    assert data["device_time_s"]["median"] == 0.002 and data["latency_s"]["median"] >= 0.004
+
+
 def test_both_min_time_and_min_iters_are_honoured(fake_registry):
     by_time = bench(add_relu_model(), ["timed"], BenchSettings(**{**QUICK, "min_iters": 3, "min_time": 0.3},
                                                              options={"timed": {"delay": 0.01}})).results[0]
