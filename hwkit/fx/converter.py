@@ -17,6 +17,7 @@ from hwkit.errors import CompileError, HwkitError, ModelError, UnsupportedOpErro
 from hwkit.fx import dtypes
 from hwkit.fx.context import Ctx, NodeInfo, Seq, Value
 from hwkit.fx.proto import attr_value, collect_types, tensor_from_proto
+from hwkit.fx.fuse import fuse_linear
 from hwkit.fx.registry import NotSupported, lookup
 
 _POISON = object()  # value of outputs of nodes that failed with NotSupported
@@ -293,6 +294,8 @@ class _GraphConverter:
         ctx.graph.eliminate_dead_code()
         ctx.graph.lint()
         gm = fx.GraphModule(ctx.root, ctx.graph)
+        if ctx.parent is None:  # the main graph; subgraphs are small and called from it
+            fuse_linear(gm)
         return gm
 
     def _as_output(self, ctx: Ctx, v: Value) -> Any:
