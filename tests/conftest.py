@@ -1,4 +1,4 @@
-"""Shared fixtures: a registry holding a fake backend that needs no runtime."""
+"""Shared fixtures: registries holding test backends that need no runtime, and a chain model."""
 
 from __future__ import annotations
 
@@ -6,15 +6,31 @@ from collections.abc import Iterator
 
 import pytest
 
-from hwkit.plugins import Registry, reset_registry, registry
-from tests import fake_backend
+import hwkit
+from hwkit.plugins import Registry, reset_registry
+from hwkit.plugins import registry as process_registry
+from tests import fake_backend, perturb_backend
+from tests.perturb_backend import chain_model
 
 
 @pytest.fixture
 def fake_registry() -> Iterator[Registry]:
     """The process registry replaced by one with the installed plugins plus the fake backends."""
     reset_registry()
-    reg = registry()
+    reg = process_registry()
     reg.register(fake_backend, "fake")
     yield reg
     reset_registry()
+
+
+@pytest.fixture
+def registry(fake_registry: Registry) -> Registry:
+    """fake_registry plus the ``perturb`` backend, which changes one named node's output."""
+    fake_registry.register(perturb_backend, "perturb")
+    return fake_registry
+
+
+@pytest.fixture
+def chain() -> hwkit.Model:
+    """A 10-node chain (n0 … n9), for locating a divergence."""
+    return hwkit.Model.load(chain_model())

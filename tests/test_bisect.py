@@ -17,16 +17,6 @@ from tests.helpers import make_plugin_dist, run_cli, unknown_ops_model
 from tests.perturb_backend import chain_model
 
 
-@pytest.fixture
-def registry(fake_registry):
-    fake_registry.register(perturb_backend, "perturb")
-    return fake_registry
-
-
-@pytest.fixture
-def chain() -> hwkit.Model:
-    return hwkit.Model.load(chain_model())
-
 
 def _options(**perturb: object) -> dict[str, dict[str, object]]:
     return {"perturb": perturb}

@@ -20,16 +20,6 @@ from tests.helpers import make_plugin_dist, run_cli
 from tests.perturb_backend import chain_model
 
 
-@pytest.fixture
-def registry(fake_registry):
-    fake_registry.register(perturb_backend, "perturb")
-    return fake_registry
-
-
-@pytest.fixture
-def chain() -> hwkit.Model:
-    return hwkit.Model.load(chain_model())
-
 
 def _perturbed(node: str, delta: float = 1.0) -> dict[str, dict[str, object]]:
     return {"perturb": {"node": node, "delta": delta}}
