@@ -14,6 +14,8 @@ from hwkit.cli.common import stderr
 from hwkit.errors import HwkitError
 
 COMMANDS = [backends_cmd, plugins_cmd, run_cmd, bench_cmd, check_cmd, compare_cmd, peak_cmd, install_cmd]
+DESCRIPTION = ("On which backend and hardware should this model run, how fast, and do the backends agree? "
+               "Every installed backend runs the same ONNX graph on the same inputs.")
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -27,7 +29,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="hwkit", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="hwkit", description=DESCRIPTION,
+                     epilog="Quick start: hwkit backends; hwkit bench [MODEL]; hwkit check [MODEL]. "
+                            "MODEL is an .onnx file or a built-in model: mlp, cnn (default), encoder.")
     parser.add_argument("--version", action="version", version=f"hwkit {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
