@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-from hwkit.backend import Device, Executable
+from hwkit.backend import BackendOptions, Device, Executable
 from hwkit.errors import BackendUnavailableError, CompileError, HwkitError
 from hwkit.model import Model
 from hwkit.plugins import BackendInfo, registry
@@ -60,21 +61,27 @@ def compile(  # noqa: A001 - the public name the API promises
         OptionError: an option the backend does not know, or a bad value.
         CompileError / UnsupportedOpError: the backend could not compile the graph.
     """
-    name, named_device = split_target(backend)
+    _, named_device = split_target(backend)
     if device is not None and named_device is not None:
         raise BackendUnavailableError(f"device given twice: '{backend}' and device={device!r}")
-    info = registry().get(name)
-    target = pick_device(info, device if device is not None else named_device)
-    assert info.backend is not None  # registry().get returns available backends only
-    parsed = info.backend.Options.parse(options, backend=name)
+    info, target, parsed = resolve(backend, options, device)
     return compile_with(info, open_model(model), target, parsed)
+
+
+def resolve(
+    target: str, options: Mapping[str, Any], device: str | Device | None = None
+) -> tuple[BackendInfo, Device, BackendOptions]:
+    """'name[:DEVICE]' and raw options -> the available backend, its device, parsed options."""
+    name, named_device = split_target(target)
+    info = registry().get(name)
+    chosen = pick_device(info, device if device is not None else named_device)
+    return info, chosen, info.runtime.Options.parse(options, backend=name)
 
 
 def compile_with(info: BackendInfo, model: Model, device: Device, options: Any) -> Executable:
     """Compile, mapping any non-hwkit exception of a plugin to CompileError (one place)."""
-    assert info.backend is not None
     try:
-        executable = info.backend.compile(model, device, options)
+        executable = info.runtime.compile(model, device, options)
     except HwkitError:
         raise
     except Exception as e:  # a plugin's SDK may raise anything while compiling

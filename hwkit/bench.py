@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from hwkit.api import ModelSource, compile_with, open_model, pick_device, split_target
+from hwkit.api import ModelSource, compile_with, open_model, resolve, split_target
 from hwkit.errors import BackendUnavailableError, HwkitError, OptionError
 from hwkit.model import Model
 from hwkit.parity import OutputAgreement, compare_outputs, tolerance
@@ -22,6 +22,7 @@ from hwkit.stats import Summary, order_statistic_half_width, summarize
 
 DEFAULT_REFERENCE = "onnxruntime"
 CI_CHECK_S = 0.25
+PEAK_KINDS = ("cpu", "gpu")  # device kinds hwkit peak can measure (torch on the CPU, torch.cuda)
 DEVICE_TIMER_RUNS = 20  # extra runs timed by the device's own clock, after the wall-clock ones
 Progress = Callable[[str, str, float], None]  # (backend, phase, fraction done)
 
@@ -77,6 +78,7 @@ class BackendResult:
 
     backend: str
     device: str = ""
+    device_kind: str = "cpu"  # the Device's kind: which measured peak "% of peak" uses
     batch: int = 1
     status: str = "ok"  # ok | failed | crashed | timeout | interrupted
     error: str = ""
@@ -92,18 +94,21 @@ class BackendResult:
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     outputs: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
     agreement: list[OutputAgreement] | None = None
+    _summary: tuple[tuple[int, int], Summary] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok" and bool(self.samples)
 
     @property
-    def device_kind(self) -> str:
-        return "cpu" if self.device.lower() in ("cpu", "") or self.device.upper() == "CPU" else "gpu"
-
-    @property
     def summary(self) -> Summary | None:
-        return summarize(self.samples) if self.samples else None
+        """Statistics of the samples, computed once (the bootstrap is not free, and reports ask often)."""
+        if not self.samples:
+            return None
+        key = (id(self.samples), len(self.samples))
+        if self._summary is None or self._summary[0] != key:
+            self._summary = (key, summarize(self.samples))
+        return self._summary[1]
 
     @property
     def parity_passed(self) -> bool | None:
@@ -270,7 +275,7 @@ def attach_efficiency(result: BenchResult) -> None:
     if not result.flops:
         return
     threads = result.settings.resolved_threads()
-    for kind in sorted({r.device_kind for r in result.results if r.ok}):
+    for kind in sorted({r.device_kind for r in result.results if r.ok and r.device_kind in PEAK_KINDS}):
         achieved = max(result.flops.get(r.batch, 0.0) / r.summary.median / 1e9  # type: ignore[union-attr]
                        for r in result.results if r.ok and r.device_kind == kind)
         try:
@@ -292,10 +297,15 @@ def _measure_one(model: Model, target: str, input_sets: Sequence[Mapping[str, np
         return
     try:
         measure(model, target, input_sets, settings, record, progress)
-    except HwkitError as e:
-        record.status, record.error = "failed", str(e)
-    except Exception as e:  # a plugin bug: this backend failed; the others still run
-        record.status, record.error = "failed", f"{type(e).__name__}: {e}"
+    except Exception as e:  # recorded: one backend's failure is never the run's end
+        record_failure(record, e)
+
+
+def record_failure(record: BackendResult, error: Exception) -> None:
+    """A backend's failure as its record's status. A non-hwkit exception is a plugin bug: its type
+    is named so the plugin's author can find it."""
+    record.status = "failed"
+    record.error = str(error) if isinstance(error, HwkitError) else f"{type(error).__name__}: {error}"
 
 
 def settings_reference(targets: Sequence[str]) -> str:
@@ -329,14 +339,11 @@ def measure(
     progress: Progress | None = None,
 ) -> BackendResult:
     """Compile and time one backend into ``record`` (which keeps partial results on error)."""
-    name, device_name = split_target(target)
+    name = split_target(target)[0]
     report = progress or (lambda *_: None)
-    info = registry().get(name)
-    device = pick_device(info, device_name)
-    record.device = device.name
-    assert info.backend is not None
     options = {"threads": settings.resolved_threads(), **settings.options.get(name, {})}
-    parsed = info.backend.Options.parse(options, backend=name)
+    info, device, parsed = resolve(target, options)
+    record.device, record.device_kind = device.name, device.kind
     record.options = dataclasses.asdict(parsed)
     record.versions = info.versions()
     report(name, "compile", 0.0)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hwkit.api import ModelSource, compile_with, open_model, pick_device, split_target
+from hwkit.api import ModelSource, compile_with, open_model, resolve, split_target
 from hwkit.bench import available_backends
 from hwkit.cache import write_json
 from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, OptionError
@@ -231,12 +231,9 @@ def run_backend(
     record: BackendParity,
 ) -> list[dict[str, np.ndarray]]:
     """Compile ``model`` for ``target`` and run it once per input set (filling ``record``)."""
-    name, device_name = split_target(target)
-    info = registry().get(name)
-    device = pick_device(info, device_name)
-    assert info.backend is not None  # registry().get returns available backends only
+    name = split_target(target)[0]
     options = {**({"threads": settings.threads} if settings.threads else {}), **settings.options.get(name, {})}
-    parsed = info.backend.Options.parse(options, backend=name)
+    info, device, parsed = resolve(target, options)
     record.device, record.options, record.versions = device.name, dataclasses.asdict(parsed), info.versions()
     with compile_with(info, model, device, parsed) as exe:
         return [exe.run(inputs) for inputs in input_sets]

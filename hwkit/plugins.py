@@ -81,6 +81,13 @@ class BackendInfo:
         return "available", "", devices
 
     @property
+    def runtime(self) -> Backend:
+        """The Backend instance; raises with the reason when the backend cannot run here."""
+        if self.backend is None or self.status != "available":
+            raise BackendUnavailableError(f"backend '{self.name}' is {self.status}: {self.reason}")
+        return self.backend
+
+    @property
     def status(self) -> BackendStatus:
         return self._probed()[0]
 

@@ -161,8 +161,6 @@ def bench_to_dict(result: BenchResult) -> dict[str, Any]:
     settings["threads"] = result.settings.resolved_threads()
     settings["shapes"] = {k: list(v) for k, v in (result.settings.shapes or {}).items()}
     settings["batches"] = list(result.settings.batches or [])
-    records = {id(r): r for r in result.results}
-    rows = bench_rows(result)
     return {
         "schema": BENCH_SCHEMA,
         "model": {
@@ -181,7 +179,7 @@ def bench_to_dict(result: BenchResult) -> dict[str, Any]:
         "elapsed_s": result.elapsed_s,
         "system": fingerprint(),
         "peaks_gflops": result.peaks,
-        "results": [_record_dict(r, row) for r, row in zip(records.values(), rows)],
+        "results": [_record_dict(r, row) for r, row in zip(result.results, bench_rows(result))],
     }
 
 

@@ -15,8 +15,7 @@ import psutil
 
 
 def main() -> int:
-    from hwkit.bench import measure
-    from hwkit.errors import HwkitError
+    from hwkit.bench import measure, record_failure
     from hwkit.isolation import send
     from hwkit.model import Model
 
@@ -30,10 +29,8 @@ def main() -> int:
         record.rss_before_compile = psutil.Process().memory_info().rss
         measure(model, job["target"], job["input_sets"], job["settings"], record,
                 lambda *update: send(fd, "progress", update))
-    except HwkitError as e:
-        record.status, record.error = "failed", str(e)
-    except Exception as e:  # a plugin bug: report it as this backend's failure, not a crash
-        record.status, record.error = "failed", f"{type(e).__name__}: {e}"
+    except Exception as e:  # this backend's failure, reported like in-process runs, not a crash
+        record_failure(record, e)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     record.peak_rss = peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
     send(fd, "result", record)
