@@ -498,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = fuzz(args.count, args.seed, args.workers, builtins, args.timeout, progress=True)
     text = json.dumps(summary, indent=2)
     if args.json:
-        from hwkit.cache import atomic_write
+        from hwkit._files import atomic_write
 
         atomic_write(args.json, text + "\n")
     print(text)

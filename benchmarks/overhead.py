@@ -1,6 +1,6 @@
 """How much does hwkit add to what it measures? Side by side, in one process and one run.
 
-hwkit's timed loop (``hwkit.bench.measure``, in-process) against the loop a user would write
+hwkit's timed loop (``hwkit.measure.loop.measure``, in-process) against the loop a user would write
 around the bare runtime: ``InferenceSession.run`` and OpenVINO's ``InferRequest.infer``, on the
 same model, inputs and threads. Rounds alternate (bare, hwkit, bare, hwkit …) so drift on a
 shared machine hits both alike. Goal: ratio <= 1.02 on ``cnn``; a few µs per call on ``mlp``.
@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from hwkit import Model
-from hwkit.bench import BackendResult, BenchSettings, make_input_sets, measure
+from hwkit.measure.bench import BackendResult, BenchSettings, make_input_sets, measure
 
 
 def bare_loop(call, input_sets, seconds: float, warmup: int = 10) -> list[float]:

@@ -18,7 +18,7 @@ import torch
 
 from hwkit import Model
 from hwkit.fx import convert
-from hwkit.zoo import BUILTIN_MODELS
+from hwkit.model.zoo import BUILTIN_MODELS
 
 
 def median_time(fn: Callable[[], object], seconds: float) -> float:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from hwkit import Model
-from hwkit.bench import BackendResult, BenchSettings, make_input_sets, measure
+from hwkit.measure.bench import BackendResult, BenchSettings, make_input_sets, measure
 
 
 def benchmark_app_median(path: Path, shape: str, threads: int, seconds: float) -> float:

@@ -10,9 +10,9 @@ The public API::
 """
 
 from hwkit.api import backends, compile, open_model
-from hwkit.bench import BenchResult, BenchSettings, bench
-from hwkit.bisect import BisectReport, bisect
-from hwkit.check import CheckSettings, ParityReport, check
+from hwkit.measure.bench import BenchResult, BenchSettings, bench
+from hwkit.parity.bisect import BisectReport, bisect
+from hwkit.parity.check import CheckSettings, ParityReport, check
 from hwkit.backend import Backend, BackendOptions, Device, Executable
 from hwkit.errors import (
     BackendNotFoundError,
@@ -27,8 +27,8 @@ from hwkit.errors import (
     UnsupportedOpError,
 )
 from hwkit.hookspecs import hookimpl
-from hwkit.model import Model
-from hwkit.specs import TensorSpec
+from hwkit.model.model import Model
+from hwkit.model.specs import TensorSpec
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ import onnx
 
 from hwkit.backend import BackendOptions, Device, Executable
 from hwkit.errors import BackendUnavailableError, CompileError, HwkitError
-from hwkit.model import Model
+from hwkit.model.model import Model
 from hwkit.plugins import BackendInfo, registry
 
 ModelSource = Model | onnx.ModelProto | bytes | str | os.PathLike[str]
@@ -25,7 +25,7 @@ def backends() -> list[BackendInfo]:
 
 def open_model(source: ModelSource) -> Model:
     """A Model from a Model, ModelProto, bytes, an .onnx path, or a built-in model's name."""
-    from hwkit.zoo import BUILTIN_MODELS
+    from hwkit.model.zoo import BUILTIN_MODELS
 
     if isinstance(source, str) and source in BUILTIN_MODELS and not Path(source).exists():
         return Model.builtin(source)

@@ -19,7 +19,7 @@ from hwkit.errors import ExecutionError, OptionError
 if TYPE_CHECKING:
     import numpy as np
 
-    from hwkit.model import Model
+    from hwkit.model.model import Model
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,7 +55,7 @@ def is_supported_value_kinds(case: Any) -> bool:
     """Whether every graph input and output is a tensor, a sequence of tensors or an optional
     of those (what hwkit runs); maps and sparse tensors are not."""
     from hwkit.errors import ModelError
-    from hwkit.specs import TensorSpec
+    from hwkit.model.specs import TensorSpec
 
     try:
         for value in [*case.model.graph.input, *case.model.graph.output]:

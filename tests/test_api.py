@@ -7,7 +7,7 @@ import pytest
 
 import hwkit
 from hwkit import BackendNotFoundError, BackendUnavailableError, ExecutionError, ModelError, OptionError
-from hwkit.bench import BenchSettings, bench
+from hwkit.measure.bench import BenchSettings, bench
 from tests.helpers import add_relu_model
 
 FAST = dict(min_time=0.02, min_iters=5, warmup_iters=1, warmup_time=0.0, isolation=False, target_ci=None)  # the fake lives in this process

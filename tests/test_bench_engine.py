@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hwkit.bench import BenchSettings, bench
+from hwkit.measure.bench import BenchSettings, bench
 from hwkit.errors import OptionError
 from tests.helpers import add_relu_model, run_cli
 
@@ -60,7 +60,7 @@ def test_max_time_stops_a_slow_backend_and_says_so(fake_registry):
 def test_difference_within_noise_is_labelled(fake_registry):
     settings = BenchSettings(**{**QUICK, "min_iters": 30}, options={"timed": {"delay": 0.005}})
     result = bench(add_relu_model(), ["timed", "fake"], settings)
-    rows = {r["backend"]: r for r in __import__("hwkit.report", fromlist=["x"]).bench_rows(result)}
+    rows = {r["backend"]: r for r in __import__("hwkit.report.tables", fromlist=["x"]).bench_rows(result)}
     assert rows["fake"]["vs_fastest"] == 1.0 and rows["timed"]["vs_fastest"] > 2
     assert not rows["timed"]["within_noise"]
 
@@ -85,7 +85,7 @@ def test_csv_and_markdown(fake_registry, tmp_path):
 
 def test_flops_of_the_builtins_are_what_the_architectures_say():
     from hwkit import Model
-    from hwkit.flops import count_flops
+    from hwkit.model.flops import count_flops
 
     mlp = Model.builtin("mlp")
     assert count_flops(mlp, {"x": (1, 784)}) == 2 * (784 * 128 + 128 * 10)

@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 import hwkit
-from hwkit.bisect import bisect, expose, list_probes
+from hwkit.parity.bisect import bisect, expose, list_probes
 from hwkit.errors import CompileError, OptionError
 from tests import perturb_backend
 from tests.helpers import make_plugin_dist, run_cli, unknown_ops_model

@@ -12,9 +12,10 @@ import onnx
 import pytest
 
 import hwkit
-from hwkit.check import CheckSettings, check
+from hwkit.parity.check import CheckSettings, check
 from hwkit.errors import BackendNotFoundError, CompileError, OptionError
-from hwkit.parity import TOLERANCES, OutputAgreement, compare_output, compare_outputs, tolerance
+from hwkit.parity.agreement import OutputAgreement, compare_output, compare_outputs
+from hwkit.parity.tolerance import TOLERANCES, tolerance
 from tests import perturb_backend
 from tests.helpers import make_plugin_dist, run_cli
 from tests.perturb_backend import chain_model
@@ -84,7 +85,7 @@ def test_tolerance_profiles_and_their_errors():
     assert list(TOLERANCES) == ["fp32", "fp16", "bf16", "int8"]
     strictness = [(t.atol, t.rtol) for t in TOLERANCES.values()]
     assert strictness == sorted(strictness)  # lower precision, looser tolerance
-    assert tolerance("fp16", rtol=0.5) == hwkit.parity.Tolerance("fp16", TOLERANCES["fp16"].atol, 0.5)
+    assert tolerance("fp16", rtol=0.5) == hwkit.parity.tolerance.Tolerance("fp16", TOLERANCES["fp16"].atol, 0.5)
     with pytest.raises(OptionError, match="unknown precision 'fp64'; choose one of fp32, fp16, bf16, int8"):
         tolerance("fp64")
     with pytest.raises(OptionError, match="atol must be a number >= 0"):
@@ -136,7 +137,7 @@ def test_default_reference_is_onnxruntime_and_runs_even_if_not_chosen(registry, 
 
 
 def test_fallback_reference_is_named(registry, chain, monkeypatch):
-    check_module = sys.modules["hwkit.check"]  # the attribute hwkit.check is the function
+    check_module = sys.modules["hwkit.parity.check"]  # the attribute hwkit.check is the function
     monkeypatch.setattr(check_module, "DEFAULT_REFERENCE", "absent")
     report = check(chain, ["perturb", "fake"], seeds=1)
     assert report.reference.backend == "perturb"

@@ -21,10 +21,10 @@ import onnx
 import pytest
 
 import hwkit
-from hwkit.cache import atomic_write
+from hwkit._files import atomic_write
 from hwkit.cli import main
 from hwkit.errors import ModelError, OutputError
-from hwkit.inputs_file import load_inputs
+from hwkit.model.npz import load_inputs
 from tests.helpers import FAST_BENCH, add_relu_model, make_plugin_dist, run_cli, unknown_ops_model
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import hwkit
 from hwkit.errors import UnsupportedOpError
-from hwkit.zoo import BUILTIN_MODELS
+from hwkit.model.zoo import BUILTIN_MODELS
 from tests.helpers import unknown_ops_model
 
 torch = pytest.importorskip("torch")
@@ -132,7 +132,7 @@ def test_sequence_inputs_and_outputs(backend):
     with hwkit.compile(sequence_model(), backend) as exe:
         out = exe.run({"xs": xs, "x": x})
     assert int(out["n"]) == 2 and [a.tolist() for a in out["ys"]] == [[1, 2], [3, 4]]
-    from hwkit.parity import compare_outputs
+    from hwkit.parity.agreement import compare_outputs
 
     (agreement, _) = compare_outputs(out, {"ys": [a + 1e-3 for a in out["ys"]], "n": out["n"]})
     assert agreement.shape_ok and 9e-4 < agreement.max_abs < 1.1e-3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwkit.stats import BOOTSTRAP_MAX_SAMPLES, summarize
+from hwkit.measure.stats import BOOTSTRAP_MAX_SAMPLES, summarize
 
 
 def test_summary_of_known_samples():

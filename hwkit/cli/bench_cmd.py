@@ -6,8 +6,8 @@ import argparse
 
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from hwkit.bench import BenchSettings, bench
-from hwkit.cache import check_writable
+from hwkit.measure.bench import BenchSettings, bench
+from hwkit._files import check_writable
 from hwkit.cli.common import (
     add_model_arguments,
     parse_dims,
@@ -19,8 +19,8 @@ from hwkit.cli.common import (
     stdout,
 )
 from hwkit.errors import OptionError
-from hwkit.report import run_summary
-from hwkit.zoo import DEFAULT_MODEL
+from hwkit.report.tables import run_summary
+from hwkit.model.zoo import DEFAULT_MODEL
 
 EXIT_BACKEND_FAILED = 2  # after the table and every requested file: nothing measured is lost
 EXIT_INTERRUPTED = 130

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 
 
-from hwkit.cache import check_writable
-from hwkit.check import DEFAULT_REFERENCE, CheckSettings, check
+from hwkit._files import check_writable
+from hwkit.parity.check import DEFAULT_REFERENCE, CheckSettings, check
 from hwkit.cli.common import (
     add_model_arguments,
     parse_dims,
@@ -18,8 +18,8 @@ from hwkit.cli.common import (
     stderr,
 )
 from hwkit.errors import OptionError
-from hwkit.parity import TOLERANCES
-from hwkit.zoo import DEFAULT_MODEL
+from hwkit.parity.tolerance import TOLERANCES
+from hwkit.model.zoo import DEFAULT_MODEL
 
 EXIT_MISMATCH = 1
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _bisect(args: argparse.Namespace, backends: list[str] | None, settings: CheckSettings) -> int:
-    from hwkit.bisect import bisect
+    from hwkit.parity.bisect import bisect
 
     if not backends or len(backends) > 2 or (len(backends) == 1 and backends[0] == (args.reference or DEFAULT_REFERENCE)):
         raise OptionError("--bisect compares two backends: give -b A,B, e.g. -b onnxruntime,openvino")

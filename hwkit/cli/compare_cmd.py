@@ -8,8 +8,8 @@ import argparse
 from rich.table import Table
 
 from hwkit.cli.common import stderr, stdout
-from hwkit.compare import compare_results, load_result
-from hwkit.report import format_time
+from hwkit.report.diff import compare_results, load_result
+from hwkit.report.tables import format_time
 
 EXIT_REGRESSED = 1
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from hwkit.bench import default_threads
+from hwkit.measure.bench import default_threads
 from hwkit.cli.common import stdout
-from hwkit.peak import peak_gflops
+from hwkit.measure.peak import peak_gflops
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 from rich.table import Table
 
 from hwkit.api import compile, open_model
-from hwkit.cache import atomic_write, check_writable
+from hwkit._files import atomic_write, check_writable
 from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, stdout
-from hwkit.inputs_file import load_inputs, save_arrays
-from hwkit.report import format_time
+from hwkit.model.npz import load_inputs, save_arrays
+from hwkit.report.tables import format_time
 
 
 def _summary(array: np.ndarray) -> list[str]:

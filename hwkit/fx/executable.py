@@ -20,7 +20,7 @@ from hwkit.fx.converter import convert
 from hwkit.fx.dtypes import numpy_to_torch, torch_to_numpy
 
 if TYPE_CHECKING:
-    from hwkit.model import Model
+    from hwkit.model.model import Model
 
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 

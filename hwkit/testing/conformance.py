@@ -34,7 +34,7 @@ from hwkit.errors import (
     OptionError,
     UnsupportedOpError,
 )
-from hwkit.model import Model
+from hwkit.model.model import Model
 from hwkit.plugins import BackendInfo, registry
 
 BUILTIN_MODELS = ("mlp", "cnn", "encoder")
@@ -310,6 +310,6 @@ def _builtin(name: str) -> Model:
     """A built-in model, or a skip when torch (needed to export it) is missing."""
     try:
         return Model.builtin(name)
-    except BackendUnavailableError as e:  # what hwkit.zoo raises without torch
+    except BackendUnavailableError as e:  # what hwkit.model.zoo raises without torch
         pytest.skip(f"built-in model '{name}' cannot be built here: {e}")
         raise AssertionError("unreachable") from e  # pragma: no cover

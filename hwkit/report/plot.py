@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from hwkit.cache import atomic_write
+from hwkit._files import atomic_write
 
 if TYPE_CHECKING:
-    from hwkit.bench import BenchResult
+    from hwkit.measure.bench import BenchResult
 
 
 def plot_bench(result: BenchResult, path: str) -> None:

@@ -18,11 +18,12 @@ import numpy as np
 import onnx
 
 from hwkit.api import ModelSource, open_model, split_target
-from hwkit.check import BackendParity, CheckSettings, make_check_inputs, run_backend
-from hwkit.cache import write_json
+from hwkit.parity.check import BackendParity, CheckSettings, make_check_inputs, run_backend
+from hwkit._files import write_json
 from hwkit.errors import CompileError, OptionError
-from hwkit.model import Model
-from hwkit.parity import OutputAgreement, Tolerance, compare_output
+from hwkit.model.model import Model
+from hwkit.parity.agreement import OutputAgreement, compare_output
+from hwkit.parity.tolerance import Tolerance
 from hwkit.plugins import registry
 
 BISECT_SCHEMA = "hwkit.bisect/1"
@@ -75,7 +76,7 @@ class BisectReport:
         return bisect_table(self)
 
     def to_dict(self) -> dict[str, Any]:
-        from hwkit.check import _finite
+        from hwkit.parity.check import _finite
 
         return _finite({
             "schema": BISECT_SCHEMA,
@@ -270,7 +271,7 @@ def bisect_table(report: BisectReport) -> Any:
     """The diverging node, its inputs' agreement, and its outputs' errors."""
     from rich.table import Table
 
-    from hwkit.report import format_error
+    from hwkit.report.tables import format_error
 
     tol = report.tolerance
     title = (f"hwkit check --bisect: {report.model.name}, {report.backend_a} vs {report.backend_b}, "

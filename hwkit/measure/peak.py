@@ -1,6 +1,6 @@
 """The device's measured fp32 matrix-multiply peak, the yardstick for "% of peak".
 
-Measured in a child process (``python -m hwkit.peak``) so that its thread settings never leak
+Measured in a child process (``python -m hwkit.measure.peak``) so that its thread settings never leak
 into the caller, with torch when installed (the BLAS the torch backends use) else numpy, and
 cached per machine, device, thread count and library.
 """
@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from hwkit.cache import atomic_write, cache_dir
+from hwkit._files import atomic_write, cache_dir
 from hwkit.errors import BackendUnavailableError
 from hwkit.system import cpu_name
 
@@ -28,7 +28,7 @@ def peak_gflops(kind: str = "cpu", threads: int = 1, refresh: bool = False) -> d
     path = cache_dir("peak") / f"{kind}-{threads}-{key}.json"
     if path.exists() and not refresh:
         return json.loads(path.read_text())  # type: ignore[no-any-return]
-    command = [sys.executable, "-m", "hwkit.peak", kind, str(threads)]
+    command = [sys.executable, "-m", "hwkit.measure.peak", kind, str(threads)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired as e:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import onnx
 from onnx import shape_inference
 
-from hwkit.model import Model
+from hwkit.model.model import Model
 
 Shape = tuple[int, ...]
 NORM_FLOPS_PER_ELEMENT = 5

@@ -1,8 +1,7 @@
 """Comparing one backend's outputs with a reference backend's, on the same inputs.
 
 ``compare_output`` gives the error metrics of one output (and, given a ``Tolerance``, whether it
-passes the allclose-style test ``|actual - ref| <= atol + rtol * |ref|`` elementwise);
-``TOLERANCES`` holds the default tolerance per precision profile (see docs/parity.md).
+passes the allclose-style test ``|actual - ref| <= atol + rtol * |ref|`` elementwise).
 """
 
 from __future__ import annotations
@@ -14,51 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hwkit.errors import OptionError
-
-
-@dataclasses.dataclass(frozen=True)
-class Tolerance:
-    """How far an output may be from the reference: ``|a - ref| <= atol + rtol * |ref|``.
-
-    Attributes:
-        profile: the precision profile the values came from ("fp32", "fp16", "bf16", "int8").
-        atol / rtol: absolute and relative tolerance.
-    """
-
-    profile: str
-    atol: float
-    rtol: float
-
-    def __post_init__(self) -> None:
-        for name in ("atol", "rtol"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value >= 0:  # also refuses NaN
-                raise OptionError(f"{name} must be a number >= 0, got {value!r}")
-
-    def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-
-# Whole-network tolerances per precision profile. Why these values: docs/parity.md.
-TOLERANCES: dict[str, Tolerance] = {
-    "fp32": Tolerance("fp32", atol=1e-4, rtol=1e-3),
-    "fp16": Tolerance("fp16", atol=1e-2, rtol=1e-2),
-    "bf16": Tolerance("bf16", atol=5e-2, rtol=5e-2),
-    "int8": Tolerance("int8", atol=1e-1, rtol=1e-1),
-}
-
-
-def tolerance(precision: str = "fp32", atol: float | None = None, rtol: float | None = None) -> Tolerance:
-    """The profile's tolerance for ``precision``, with ``atol`` / ``rtol`` overriding its values."""
-    base = TOLERANCES.get(precision)
-    if base is None:
-        raise OptionError(f"unknown precision '{precision}'; choose one of {', '.join(TOLERANCES)}")
-    return Tolerance(
-        base.profile,
-        base.atol if atol is None else atol,
-        base.rtol if rtol is None else rtol,
-    )
+from hwkit.parity.tolerance import Tolerance
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from hwkit.errors import ModelError
-from hwkit.report import BENCH_SCHEMA
+from hwkit.report.tables import BENCH_SCHEMA
 
 Key = tuple[str, str, str, int]  # model, backend, device, batch
 

@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 
 import onnx
 
-from hwkit.cache import atomic_write, cache_dir
+from hwkit._files import atomic_write, cache_dir
 from hwkit.errors import BackendUnavailableError, ModelError
-from hwkit.model import Model
+from hwkit.model.model import Model
 
 ZOO_VERSION = 1  # bump when a definition below changes
 DEFAULT_MODEL = "cnn"
@@ -39,7 +39,7 @@ def _mlp() -> tuple[Any, tuple[Any, ...]]:
 def _cnn() -> tuple[Any, tuple[Any, ...]]:
     import torch
 
-    from hwkit._zoo_torch import ResNet18Like
+    from hwkit.model.zoo_torch import ResNet18Like
 
     torch.manual_seed(0)
     return ResNet18Like(), (torch.randn(1, 3, 224, 224),)
@@ -48,7 +48,7 @@ def _cnn() -> tuple[Any, tuple[Any, ...]]:
 def _encoder() -> tuple[Any, tuple[Any, ...]]:
     import torch
 
-    from hwkit._zoo_torch import SmallEncoder
+    from hwkit.model.zoo_torch import SmallEncoder
 
     torch.manual_seed(0)
     module = SmallEncoder()
@@ -85,7 +85,7 @@ def load_builtin(name: str) -> Model:
 def _export(name: str, recipe: Recipe) -> onnx.ModelProto:
     import torch
 
-    from hwkit.export import export_torch
+    from hwkit.model.export import export_torch
 
     module, args = recipe.build()
     input_names = list(recipe.dynamic)

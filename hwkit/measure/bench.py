@@ -15,10 +15,11 @@ import psutil
 
 from hwkit.api import ModelSource, compile_with, open_model, resolve, split_target
 from hwkit.errors import BackendUnavailableError, HwkitError, OptionError
-from hwkit.model import Model
-from hwkit.parity import OutputAgreement, compare_outputs, tolerance
+from hwkit.model.model import Model
+from hwkit.parity.agreement import OutputAgreement, compare_outputs
+from hwkit.parity.tolerance import tolerance
 from hwkit.plugins import registry
-from hwkit.stats import Summary, order_statistic_half_width, summarize
+from hwkit.measure.stats import Summary, order_statistic_half_width, summarize
 
 DEFAULT_REFERENCE = "onnxruntime"
 CI_CHECK_S = 0.25
@@ -154,32 +155,32 @@ class BenchResult:
         return next((r for r in self.results if r.backend == self.reference and r.batch == batch), None)
 
     def table(self) -> Any:
-        from hwkit.report import bench_table
+        from hwkit.report.tables import bench_table
 
         return bench_table(self)
 
     def to_dict(self) -> dict[str, Any]:
-        from hwkit.report import bench_to_dict
+        from hwkit.report.tables import bench_to_dict
 
         return bench_to_dict(self)
 
     def to_json(self, path: str | None = None) -> str:
-        from hwkit.report import bench_to_json
+        from hwkit.report.tables import bench_to_json
 
         return bench_to_json(self, path)
 
     def to_csv(self, path: str | None = None) -> str:
-        from hwkit.report import bench_to_csv
+        from hwkit.report.tables import bench_to_csv
 
         return bench_to_csv(self, path)
 
     def to_markdown(self, path: str | None = None) -> str:
-        from hwkit.report import bench_to_markdown
+        from hwkit.report.tables import bench_to_markdown
 
         return bench_to_markdown(self, path)
 
     def plot(self, path: str) -> None:
-        from hwkit.plot import plot_bench
+        from hwkit.report.plot import plot_bench
 
         plot_bench(self, path)
 
@@ -265,8 +266,8 @@ def bench(
 
 def attach_efficiency(result: BenchResult) -> None:
     """FLOPs per inference at each batch size, and the peak of each device kind that ran."""
-    from hwkit.flops import count_flops
-    from hwkit.peak import peak_gflops
+    from hwkit.model.flops import count_flops
+    from hwkit.measure.peak import peak_gflops
 
     for batch, shapes in result.shapes.items():
         flops = count_flops(result.model, shapes)
@@ -291,7 +292,7 @@ def _measure_one(model: Model, target: str, input_sets: Sequence[Mapping[str, np
                  settings: BenchSettings, record: BackendResult, progress: Progress | None) -> None:
     """One backend at one batch size; failures become the record's status, never the run's end."""
     if settings.isolation:
-        from hwkit.isolation import run_isolated
+        from hwkit.runner.launch import run_isolated
 
         run_isolated(model, target, input_sets, settings, record, progress)
         return

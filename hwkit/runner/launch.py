@@ -1,7 +1,7 @@
 """Running one backend's measurement in a child process of its own.
 
 A backend is native code from a vendor: it may crash the process, hang, or leave thread pools
-that slow the next backend down. Each one therefore runs in a fresh ``python -m hwkit.worker``
+that slow the next backend down. Each one therefore runs in a fresh ``python -m hwkit.runner._worker``
 (not multiprocessing, so a user's script needs no ``if __name__ == "__main__"`` guard). The job
 goes to the child's stdin as a pickle; progress and the result come back over a separate pipe,
 so whatever a runtime prints cannot corrupt them. The parent waits with a deadline, and a child
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from hwkit.bench import BackendResult, BenchSettings, Progress
-    from hwkit.model import Model
+    from hwkit.measure.bench import BackendResult, BenchSettings, Progress
+    from hwkit.model.model import Model
 
 _HEADER = struct.Struct("<Q")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -56,7 +56,7 @@ def run_isolated(
     env.update({var: threads for var in THREAD_VARIABLES})  # OpenMP/BLAS pools inside runtimes too
     with tempfile.TemporaryFile() as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "hwkit.worker"],
+            [sys.executable, "-m", "hwkit.runner._worker"],
             stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
             pass_fds=(write_fd,), start_new_session=True,  # Ctrl-C reaches the parent only
         )

@@ -15,8 +15,8 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
 from hwkit.errors import ModelError
-from hwkit.inputs import generate_inputs, index_bounds
-from hwkit.specs import TensorSpec, check_inputs, resolve_shapes
+from hwkit.model.inputs import generate_inputs, index_bounds
+from hwkit.model.specs import TensorSpec, check_inputs, resolve_shapes
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +102,7 @@ class Model:
     @classmethod
     def _load_path(cls, path: Path) -> Model:
         if not path.exists():
-            from hwkit.zoo import BUILTIN_MODELS
+            from hwkit.model.zoo import BUILTIN_MODELS
 
             raise ModelError(
                 f"model file not found: {path}; pass an existing .onnx file or a built-in model "
@@ -154,7 +154,7 @@ class Model:
         are part of the error. The second export of the same module, weights and inputs reads
         the cache instead of paying the exporter's seconds again.
         """
-        from hwkit.export import export_torch
+        from hwkit.model.export import export_torch
 
         proto = export_torch(module, example_inputs, dynamic_shapes)
         return cls(proto, name=name or type(module).__name__)
@@ -162,7 +162,7 @@ class Model:
     @classmethod
     def builtin(cls, name: str) -> Model:
         """One of the demo models defined in plain torch: ``mlp``, ``cnn``, ``encoder``."""
-        from hwkit.zoo import load_builtin
+        from hwkit.model.zoo import load_builtin
 
         return load_builtin(name)
 
@@ -212,7 +212,7 @@ class Model:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model as an .onnx file (atomically)."""
-        from hwkit.cache import atomic_write
+        from hwkit._files import atomic_write
 
         return atomic_write(path, self.serialized)
 

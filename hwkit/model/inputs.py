@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import onnx
 
-from hwkit.specs import TensorSpec
+from hwkit.model.specs import TensorSpec
 
 DEFAULT_INT_HIGH = 10  # exclusive upper bound for integers nothing else tells us about
 

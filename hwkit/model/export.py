@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx
 
-from hwkit.cache import atomic_write, cache_dir
+from hwkit._files import atomic_write, cache_dir
 from hwkit.errors import ModelError
 
 EXPORT_FORMAT = 1  # bump when the way hwkit exports changes, to invalidate old cache entries

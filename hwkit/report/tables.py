@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from hwkit.cache import atomic_write, write_json
-from hwkit.stats import summarize
+from hwkit._files import atomic_write, write_json
+from hwkit.measure.stats import summarize
 from hwkit.system import fingerprint
 
 if TYPE_CHECKING:
-    from hwkit.bench import BackendResult, BenchResult
+    from hwkit.measure.bench import BackendResult, BenchResult
 
 BENCH_SCHEMA = "hwkit.bench/1"
 MIB = 2**20

@@ -1,4 +1,4 @@
-"""The child side of isolation: ``python -m hwkit.worker`` measures one backend.
+"""The child side of isolation: ``python -m hwkit.runner._worker`` measures one backend.
 
 It reads its job (a pickle from the parent hwkit process) on stdin and reports progress and
 the finished ``BackendResult`` on the file descriptor named by ``HWKIT_RESULT_FD``.
@@ -15,9 +15,9 @@ import psutil
 
 
 def main() -> int:
-    from hwkit.bench import measure, record_failure
-    from hwkit.isolation import send
-    from hwkit.model import Model
+    from hwkit.measure.bench import measure, record_failure
+    from hwkit.runner.launch import send
+    from hwkit.model.model import Model
 
     fd = int(os.environ["HWKIT_RESULT_FD"])
     job = pickle.loads(sys.stdin.buffer.read())  # written by our own parent process

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from hwkit.api import ModelSource, compile_with, open_model, resolve, split_target
-from hwkit.bench import available_backends
-from hwkit.cache import write_json
+from hwkit.measure.bench import available_backends
+from hwkit._files import write_json
 from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, OptionError
-from hwkit.model import Model
-from hwkit.parity import OutputAgreement, Tolerance, compare_output, tolerance
+from hwkit.model.model import Model
+from hwkit.parity.agreement import OutputAgreement, compare_output
+from hwkit.parity.tolerance import Tolerance, tolerance
 from hwkit.plugins import registry
 
 CHECK_SCHEMA = "hwkit.check/1"
@@ -32,7 +33,7 @@ class CheckSettings:
         seeds: generated input sets, drawn with seeds ``seed .. seed + seeds - 1``.
         inputs: the caller's own inputs (a mapping of arrays or an .npz path) instead of
             generated ones; then ``seeds`` is not used.
-        precision: tolerance profile, one of ``hwkit.parity.TOLERANCES`` ("fp32", "fp16", ...).
+        precision: tolerance profile, one of ``hwkit.parity.tolerance.TOLERANCES`` ("fp32", "fp16", ...).
             It chooses how strict the test is; set a backend's own precision with ``options``.
         atol / rtol: override the profile's values.
         threads: intra-op threads for every backend (None: each runtime's default).
@@ -198,7 +199,7 @@ def make_check_inputs(
 ) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]], str]:
     """The input sets every backend gets, their shapes, and a description for reports."""
     if settings.inputs is not None:
-        from hwkit.inputs_file import load_inputs
+        from hwkit.model.npz import load_inputs
 
         given = settings.inputs
         source = f"{os.fspath(given)}" if isinstance(given, (str, os.PathLike)) else "caller's arrays"
@@ -265,7 +266,7 @@ def parity_table(report: ParityReport) -> Any:
     from rich import box
     from rich.table import Table
 
-    from hwkit.report import format_error
+    from hwkit.report.tables import format_error
 
     tol = report.tolerance
     shapes = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in report.shapes.items())
