@@ -17,7 +17,10 @@ import time
 import numpy as np
 
 from hwkit import Model
-from hwkit.measure.bench import BackendResult, BenchSettings, make_input_sets, measure
+from hwkit.measure.loop import measure
+from hwkit.measure.records import BackendResult
+from hwkit.measure.settings import BenchSettings
+from hwkit.runner.plan import make_input_sets
 
 
 def bare_loop(call, input_sets, seconds: float, warmup: int = 10) -> list[float]:
@@ -67,13 +70,13 @@ def main() -> None:
         settings = BenchSettings(min_time=args.seconds, min_iters=20, warmup_iters=10, warmup_time=0.2,
                                  threads=args.threads, isolation=False, efficiency=False,
                                  target_ci=None)  # the same duration as the bare loop
-        _, input_sets = make_input_sets(model, settings)
+        input_sets = make_input_sets(model, count=settings.input_sets).sets
         for backend, bare in (("onnxruntime", bare_onnxruntime), ("openvino", bare_openvino)):
             call = bare(model, args.threads)
             bare_medians, hwkit_medians = [], []
             for _ in range(args.rounds):
                 bare_medians.append(statistics.median(bare_loop(call, input_sets, args.seconds)))
-                record = measure(model, backend, input_sets, settings, BackendResult(backend))
+                record = measure(model, backend, BackendResult(backend), input_sets=input_sets, settings=settings)
                 hwkit_medians.append(statistics.median(record.samples))
             b, h = float(np.median(bare_medians)), float(np.median(hwkit_medians))
             print(f"{model_name:4s} {backend:12s} bare {b * 1e6:10.1f} µs   hwkit {h * 1e6:10.1f} µs   "

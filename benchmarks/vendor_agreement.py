@@ -19,7 +19,10 @@ import sys
 from pathlib import Path
 
 from hwkit import Model
-from hwkit.measure.bench import BackendResult, BenchSettings, make_input_sets, measure
+from hwkit.measure.loop import measure
+from hwkit.measure.records import BackendResult
+from hwkit.measure.settings import BenchSettings
+from hwkit.runner.plan import make_input_sets
 
 
 def benchmark_app_median(path: Path, shape: str, threads: int, seconds: float) -> float:
@@ -43,12 +46,13 @@ def main() -> None:
     model = Model.builtin(args.model)
     settings = BenchSettings(min_time=args.seconds, min_iters=20, threads=args.threads, isolation=False, efficiency=False,
                              target_ci=None)  # the same duration as benchmark_app
-    shapes, input_sets = make_input_sets(model, settings)
+    planned = make_input_sets(model, count=settings.input_sets)
+    shapes, input_sets = planned.shapes, planned.sets
     shape = ",".join(f"{name}[{','.join(map(str, dims))}]" for name, dims in shapes.items())
     vendor, ours = [], []
     for _ in range(args.rounds):
         vendor.append(benchmark_app_median(model.path, shape, args.threads, args.seconds))
-        record = measure(model, "openvino", input_sets, settings, BackendResult("openvino"))
+        record = measure(model, "openvino", BackendResult("openvino"), input_sets=input_sets, settings=settings)
         ours.append(statistics.median(record.samples))
     v, h = statistics.median(vendor), statistics.median(ours)
     print(f"{args.model}: benchmark_app {v * 1e3:.3f} ms   hwkit {h * 1e3:.3f} ms   ratio {h / v:.3f} "

@@ -1,8 +1,13 @@
-"""Where hwkit keeps files between runs, and how it writes files so a crash never half-writes one."""
+"""Where hwkit keeps files between runs, and how it writes files: atomically (a crash never
+half-writes one) and, for JSON, strictly (one rule for NaN and Infinity).
+
+May import: ``hwkit.errors`` only.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -56,15 +61,29 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     return target
 
 
-def write_json(data: Any, path: str | os.PathLike[str] | None = None, strict: bool = True) -> str:
-    """``data`` as indented JSON text, also written atomically to ``path`` when given.
+def write_json(data: Any, path: str | os.PathLike[str] | None = None) -> str:
+    """``data`` as indented, strict JSON text, also written atomically to ``path`` when given.
 
-    strict: refuse NaN/Inf (the caller encodes them); False writes them as JSON5-style tokens.
+    Strict JSON has no NaN or Infinity, which strict parsers reject: every writer of hwkit goes
+    through here, so they all write them as the strings "nan", "inf" and "-inf" (``finite``).
     """
-    text = json.dumps(data, indent=2, allow_nan=not strict, default=_json_default)
+    text = json.dumps(finite(data), indent=2, allow_nan=False, default=_json_default)
     if path:
         atomic_write(path, text + "\n")
     return text
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (nested in dicts, lists, tuples) as "nan"/"inf"/"-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
+        return finite(value.item())  # numpy scalars: their float may be NaN too
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import onnx
 
 from hwkit.backend import BackendOptions, Device, Executable
-from hwkit.errors import BackendUnavailableError, CompileError, HwkitError
+from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, first_line
 from hwkit.model.model import Model
 from hwkit.plugins import BackendInfo, registry
 
@@ -78,20 +79,22 @@ def resolve(
     return info, chosen, info.runtime.Options.parse(options, backend=name)
 
 
-def compile_with(info: BackendInfo, model: Model, device: Device, options: Any) -> Executable:
-    """Compile, mapping any non-hwkit exception of a plugin to CompileError (one place)."""
+def compile_with(info: BackendInfo, model: Model, device: Device, options: BackendOptions) -> Executable:
+    """Compile, mapping any non-hwkit exception of a plugin to CompileError (one place).
+
+    The backend always receives an instance of its own ``Options``: options of another type
+    (plain ``BackendOptions`` from a caller) are parsed into it, so plugins never coerce.
+    """
+    wanted = info.runtime.Options
+    if not isinstance(options, wanted):
+        options = wanted.parse(dataclasses.asdict(options), backend=info.name)
     try:
         executable = info.runtime.compile(model, device, options)
     except HwkitError:
         raise
     except Exception as e:  # a plugin's SDK may raise anything while compiling
         raise CompileError(f"backend '{info.name}' failed to compile '{model.name}': "
-                           f"{type(e).__name__}: {_first_line(e)}") from e
+                           f"{type(e).__name__}: {first_line(e)}") from e
     if not isinstance(executable, Executable):
         raise CompileError(f"backend '{info.name}' returned {type(executable).__name__}, not an Executable")
     return executable
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines() or [""])[0][:300]

@@ -1,25 +1,55 @@
-"""What a backend plugin implements: ``Backend``, ``Executable``, ``Device`` and options.
+"""The plugin contract: everything a backend author implements or may use, in one file.
 
 A plugin subclasses ``Backend`` (and usually ``BackendOptions``) and returns the class from its
-``hwkit_register_backends`` hook. The core owns timing, inputs and comparison; a backend only
-says which devices it has, compiles a graph for one of them, and runs it.
+``hwkit_register_backends`` hook (``hwkit.hookspecs``). The core owns timing, inputs and
+comparison; a backend only says which devices it has, compiles a graph for one of them, and runs
+it::
+
+    @dataclasses.dataclass(frozen=True)
+    class MineOptions(BackendOptions):
+        precision: Precision = "fp32"            # the one vocabulary: fp32 | fp16 | bf16 | int8
+
+    class MineBackend(Backend):
+        name = "mine"
+        Options = MineOptions                    # compile() always receives a MineOptions
+        requires = ("mine_sdk",)                 # unavailable, with the reason, if not importable
+        install_hint = "pip install hwkit-mine"
+
+        def devices(self) -> list[Device]: ...
+        def compile(self, model, device, options) -> Executable:
+            refuse_unknown_domains(model, self.name, {"", "ai.onnx"})
+            return MineExecutable(model, device, options)
+
+    class MineExecutable(Executable):
+        def execute(self, inputs): ...           # numpy in, numpy out, by name
+
+Optional extras an Executable may offer: ``synchronize`` (wait for the device), ``memory_stats``
+(device memory figures) and ``device_time`` (the ``DeviceTimer`` protocol: the device's own
+clock, e.g. CUDA events). Helpers for plugins: ``hwkit.system.cpu_name`` and
+``hwkit.system.package_version``. Errors to raise: ``hwkit.errors``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from hwkit.errors import ExecutionError, OptionError
+from hwkit.errors import ExecutionError, OptionError, UnsupportedOpError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from hwkit.model.model import Model
+    from hwkit.model import Model
+
+Precision = Literal["fp32", "fp16", "bf16", "int8"]
+"""The one precision vocabulary of every backend and tolerance profile. A backend maps it to its
+runtime's own names inside the plugin (OpenVINO's ``f32``, torch's ``float16``)."""
+PRECISIONS: tuple[Precision, ...] = typing.get_args(Precision)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,12 +162,28 @@ class Executable(ABC):
         self.close()
 
 
+@runtime_checkable
+class DeviceTimer(Protocol):
+    """An Executable that can time one run with the device's own clock (e.g. CUDA events).
+
+    The bench calls ``device_time`` after the wall-clock runs and reports its samples beside
+    them; implement it only where the device's clock sees something the host's cannot.
+    """
+
+    def device_time(self, inputs: Mapping[str, np.ndarray]) -> float:
+        """Seconds of device time for one run on checked ``inputs``, excluding host overhead."""
+        ...
+
+
 class Backend(ABC):
     """A way of running ONNX graphs: a runtime plus the devices it can drive.
 
     Class attributes:
-        name: the unique name users type ("onnxruntime").
-        Options: the frozen dataclass of options ``compile`` accepts.
+        name: the unique name users type ("onnxruntime"); no ":" (that separates the device).
+        Options: the frozen dataclass of options; ``compile`` always receives an instance of it,
+            parsed and checked by the core.
+        requires: modules the backend needs; the default ``unavailable_reason`` says which one
+            is missing, without importing any of them.
         install_hint: what to run when the backend is unavailable ("pip install hwkit-x").
         in_default_runs: False for backends too slow to include unless named (a reference
             evaluator used as an oracle); ``bench`` and ``check`` without ``-b`` skip them.
@@ -145,11 +191,22 @@ class Backend(ABC):
 
     name: ClassVar[str]
     Options: ClassVar[type[BackendOptions]] = BackendOptions
+    requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
     in_default_runs: ClassVar[bool] = True
 
     def unavailable_reason(self) -> str | None:
-        """Why this backend cannot run here (missing SDK, driver, device), or None. Never raises."""
+        """Why this backend cannot run here (missing SDK, driver, device), or None. Never raises.
+
+        The default checks ``requires``; override it (calling ``super()``) to check drivers too.
+        """
+        for module in self.requires:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError) as e:  # a dotted name whose parent fails to import
+                return f"{module} cannot be imported: {e}"
+            if not found:
+                return f"{module} is not installed"
         return None
 
     @abstractmethod
@@ -163,6 +220,21 @@ class Backend(ABC):
     def versions(self) -> dict[str, str]:
         """Versions of the runtime libraries this backend uses, for result fingerprints."""
         return {}
+
+
+def refuse_unknown_domains(model: Model, backend: str, known: Iterable[str]) -> None:
+    """Raise ``UnsupportedOpError`` listing every node whose domain is not in ``known``.
+
+    Functions the model defines itself (``model.proto.functions``) count as known: runtimes
+    inline them. Call it at the start of ``compile`` so that the user sees every unsupported op
+    at once, not the first one the runtime trips over.
+    """
+    domains = set(known)
+    local = {(f.domain, f.name) for f in model.proto.functions}
+    foreign = sorted({f"{n.domain}.{n.op_type}" for n in model.proto.graph.node
+                      if n.domain not in domains and (n.domain, n.op_type) not in local})
+    if foreign:
+        raise UnsupportedOpError(backend, model.nodes_by_op(foreign))
 
 
 def _check_choice(cls: type, name: str, value: Any) -> None:

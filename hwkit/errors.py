@@ -15,7 +15,8 @@ chain with ``raise ... from e`` so the original stays available for debugging.
     ├── CompileError              a backend could not compile the graph
     │   └── UnsupportedOpError    ... because it lacks some ops (all of them listed)
     ├── ExecutionError            a compiled graph failed while running
-    └── OutputError               a result file cannot be written
+    ├── OutputError               a result file cannot be written
+    └── ResultError               a result file cannot be read, or is not a hwkit result
 """
 
 from __future__ import annotations
@@ -75,6 +76,17 @@ class ExecutionError(HwkitError):
 
 class OutputError(HwkitError):
     """A result file cannot be written."""
+
+
+class ResultError(HwkitError):
+    """A saved result cannot be read, or is not the kind of hwkit result expected."""
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type's name if it has none), cut to
+    ``limit`` characters: how hwkit quotes an SDK's error in its own one-line messages."""
+    text = str(error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:limit]
 
 
 def _shorten(names: Iterable[str], limit: int = 3) -> str:

@@ -278,3 +278,11 @@ def reset_registry(new: Registry | None = None) -> None:
     """Forget the loaded plugins (or install ``new``); the next lookup reloads them."""
     global _registry
     _registry = new
+
+
+def default_backends() -> list[str]:
+    """Backends a run without ``-b`` uses: available, and not marked as too slow by default."""
+    return [
+        name for name, info in sorted(registry().backends.items())
+        if info.status == "available" and info.backend is not None and info.backend.in_default_runs
+    ]

@@ -60,7 +60,7 @@ def test_max_time_stops_a_slow_backend_and_says_so(fake_registry):
 def test_difference_within_noise_is_labelled(fake_registry):
     settings = BenchSettings(**{**QUICK, "min_iters": 30}, options={"timed": {"delay": 0.005}})
     result = bench(add_relu_model(), ["timed", "fake"], settings)
-    rows = {r["backend"]: r for r in __import__("hwkit.report.tables", fromlist=["x"]).bench_rows(result)}
+    rows = {r["backend"]: r for r in __import__("hwkit.report.schema", fromlist=["x"]).bench_rows(result.to_dict())}
     assert rows["fake"]["vs_fastest"] == 1.0 and rows["timed"]["vs_fastest"] > 2
     assert not rows["timed"]["within_noise"]
 

@@ -12,6 +12,7 @@ import onnx
 import pytest
 
 import hwkit
+import hwkit.runner.plan
 from hwkit.parity.check import CheckSettings, check
 from hwkit.errors import BackendNotFoundError, CompileError, OptionError
 from hwkit.parity.agreement import OutputAgreement, compare_output, compare_outputs
@@ -137,8 +138,7 @@ def test_default_reference_is_onnxruntime_and_runs_even_if_not_chosen(registry, 
 
 
 def test_fallback_reference_is_named(registry, chain, monkeypatch):
-    check_module = sys.modules["hwkit.parity.check"]  # the attribute hwkit.check is the function
-    monkeypatch.setattr(check_module, "DEFAULT_REFERENCE", "absent")
+    monkeypatch.setattr(hwkit.runner.plan, "DEFAULT_REFERENCE", "absent")
     report = check(chain, ["perturb", "fake"], seeds=1)
     assert report.reference.backend == "perturb"
     assert report.reference_note == "absent is not available here, so the first chosen backend"

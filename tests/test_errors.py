@@ -241,10 +241,10 @@ def test_row_16_nan_and_inf_outputs_are_flagged(tmp_path, static_relu):
     report = tmp_path / "r.json"
     result = run_cli("bench", str(static_relu), "-b", "onnxruntime,nanny", "--json", str(report), *FAST_BENCH,
                      site=site)
-    data = json.loads(report.read_text())
+    data = json.loads(report.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
     nanny = next(r for r in data["results"] if r["backend"] == "nanny")
     (agreement,) = nanny["agreement"]
-    assert agreement["nan"] == 2 and agreement["inf"] == 2 and agreement["max_abs"] == float("inf")
+    assert agreement["nan"] == 2 and agreement["inf"] == 2 and agreement["max_abs"] == "inf"  # strict JSON
     row = next(line for line in result.stdout.splitlines() if line.strip("│ ").startswith("nanny"))
     assert "inf" in row and "FAIL" in row, row
     assert result.returncode == 0, result.stderr  # measured; the table flags the disagreement

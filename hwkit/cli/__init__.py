@@ -10,14 +10,12 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from hwkit.cli import backends_cmd, bench_cmd, check_cmd, compare_cmd, install_cmd, peak_cmd, plugins_cmd, run_cmd
-from hwkit.cli.common import stderr
+from hwkit.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, stderr
 from hwkit.errors import HwkitError
 
 COMMANDS = [backends_cmd, plugins_cmd, run_cmd, bench_cmd, check_cmd, compare_cmd, peak_cmd, install_cmd]
 DESCRIPTION = ("On which backend and hardware should this model run, how fast, and do the backends agree? "
                "Every installed backend runs the same ONNX graph on the same inputs.")
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):

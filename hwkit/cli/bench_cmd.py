@@ -6,7 +6,8 @@ import argparse
 
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from hwkit.measure.bench import BenchSettings, bench
+from hwkit.measure.bench import bench
+from hwkit.measure.settings import BenchSettings
 from hwkit._files import check_writable
 from hwkit.cli.common import (
     add_model_arguments,
@@ -14,16 +15,16 @@ from hwkit.cli.common import (
     parse_options,
     parse_shapes,
     print_whole,
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
     split_list,
     stderr,
     stdout,
 )
 from hwkit.errors import OptionError
-from hwkit.report.tables import run_summary
 from hwkit.model.zoo import DEFAULT_MODEL
+from hwkit.runner.plan import DEFAULT_REFERENCE
 
-EXIT_BACKEND_FAILED = 2  # after the table and every requested file: nothing measured is lost
-EXIT_INTERRUPTED = 130
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
                         help=f"an .onnx file or a built-in model (default: {DEFAULT_MODEL})")
     parser.add_argument("-b", "--backends", help="comma list of BACKEND[:DEVICE] (default: every available one)")
+    parser.add_argument("--reference", help=f"the backend whose outputs the others are compared with (default: "
+                        f"{DEFAULT_REFERENCE} if available, run untimed when not chosen; else the first chosen)")
     parser.add_argument("--threads", type=int, help="intra-op threads for every backend (default: physical cores)")
     parser.add_argument("--min-time", type=float, default=defaults.min_time, help="timed seconds at least (%(default)s)")
     parser.add_argument("--min-iters", type=int, default=defaults.min_iters, help="timed runs at least (%(default)s)")
@@ -74,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
         target_ci=args.target_ci or None,
     )
     with _progress() as (update):
-        result = bench(args.model, split_list(args.backends), settings, progress=update)
+        result = bench(args.model, split_list(args.backends), settings, progress=update, reference=args.reference)
     print_whole(result.table())
-    stdout.print(run_summary(result), highlight=False)
+    stdout.print(result.summary_line(), highlight=False)
     writers = {"json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot}
     for kind, path in outputs.items():
         writers[kind](path)
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     for record in failed:
         stderr.print(f"hwkit: error: {record.backend}: {record.error}", highlight=False, markup=False, soft_wrap=True)
     if failed:
-        return EXIT_BACKEND_FAILED
+        return EXIT_BAD_INPUT  # after the table and every requested file: nothing measured is lost
     return 0
 
 

@@ -7,7 +7,7 @@ import argparse
 
 
 from hwkit._files import check_writable
-from hwkit.parity.check import DEFAULT_REFERENCE, CheckSettings, check
+from hwkit.parity.check import CheckSettings, check
 from hwkit.cli.common import (
     add_model_arguments,
     parse_dims,
@@ -20,6 +20,7 @@ from hwkit.cli.common import (
 from hwkit.errors import OptionError
 from hwkit.parity.tolerance import TOLERANCES
 from hwkit.model.zoo import DEFAULT_MODEL
+from hwkit.runner.plan import DEFAULT_REFERENCE
 
 EXIT_MISMATCH = 1
 

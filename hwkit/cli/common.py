@@ -12,6 +12,8 @@ from hwkit.errors import OptionError
 
 stdout = Console()
 stderr = Console(stderr=True)
+EXIT_BAD_INPUT = 2  # a hwkit error: bad input, or a backend that failed (after writing every result)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

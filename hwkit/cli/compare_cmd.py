@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from rich.table import Table
-
 from hwkit.cli.common import stderr, stdout
-from hwkit.report.diff import compare_results, load_result
-from hwkit.report.tables import format_time
+from hwkit.report.diff import compare_results
+from hwkit.report.schema import load_result
+from hwkit.report.tables import compare_table
 
 EXIT_REGRESSED = 1
 
@@ -28,14 +27,7 @@ def run(args: argparse.Namespace) -> int:
     changes, gone, added = compare_results(old, new)
     if old["model"]["sha256"] != new["model"]["sha256"]:
         stderr.print("hwkit: warning: the two results are of different model graphs (sha256 differs)", highlight=False)
-    table = Table(title=f"hwkit compare (regression: > {args.threshold:.0%} slower and outside noise)")
-    for column in ("model", "backend", "device", "batch", "old median", "new median", "change", "verdict"):
-        table.add_column(column, justify="right" if column in ("batch", "old median", "new median", "change") else "left")
-    for c in changes:
-        verdict = c.verdict(args.threshold)
-        style = "red" if verdict == "REGRESSED" else "green" if verdict == "faster" else ""
-        table.add_row(c.model, c.backend, c.device, str(c.batch), format_time(c.old_median), format_time(c.new_median),
-                      f"{(c.ratio - 1) * 100:+.1f}%", f"[{style}]{verdict}[/]" if style else verdict)
+    table = compare_table(changes, args.threshold)
     stdout.print(table)
     for label, keys in (("only in OLD", gone), ("only in NEW", added)):
         for key in keys:

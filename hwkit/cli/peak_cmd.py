@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwkit.measure.bench import default_threads
+from hwkit.measure.settings import default_threads
 from hwkit.cli.common import stdout
 from hwkit.measure.peak import peak_gflops
 

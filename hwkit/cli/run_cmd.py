@@ -12,7 +12,7 @@ from hwkit.api import compile, open_model
 from hwkit._files import atomic_write, check_writable
 from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, stdout
 from hwkit.model.npz import load_inputs, save_arrays
-from hwkit.report.tables import format_time
+from hwkit.report.format import format_time
 
 
 def _summary(array: np.ndarray) -> list[str]:

@@ -5,27 +5,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
-from onnx import TensorProto
 
-from hwkit.errors import ModelError
+from hwkit.errors import ModelError, first_line
+from hwkit.model.external import PARSE_ERRORS
+from hwkit.model.external import has_external, refuse_external, vet_external_data
 from hwkit.model.inputs import generate_inputs, index_bounds
 from hwkit.model.specs import TensorSpec, check_inputs, resolve_shapes
 
 if TYPE_CHECKING:
     import torch
 
-# What onnx.load, the checker and onnx's Python helpers may raise for unreadable or malformed
-# content (the last five defensively: helpers index and recurse into fields a hostile file
-# controls). benchmarks/fuzz_model_load.py checks that nothing else escapes.
-_PARSE_ERRORS = (DecodeError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, OSError,
-                 IndexError, KeyError, AttributeError, RecursionError, OverflowError)
 # External data up to this size is read into the proto (so ``serialized`` works for byte-based
 # runtimes); above it the tensors stay references to their files, so hwkit never holds a large
 # model's weights in memory next to the runtime's own copy.
@@ -84,12 +79,12 @@ class Model:
         if isinstance(source, Model):
             return source
         if isinstance(source, onnx.ModelProto):
-            _refuse_external(source, "the given ModelProto")
+            refuse_external(source, "the given ModelProto")
             _check(source, "the given ModelProto")
             return _construct(cls, source, "the given ModelProto")
         if isinstance(source, (bytes, bytearray, memoryview)):
             proto = _parse(bytes(source), "the given bytes")
-            _refuse_external(proto, "the given bytes")
+            refuse_external(proto, "the given bytes")
             _check(proto, "the given bytes")
             return _construct(cls, proto, "the given bytes")
         if isinstance(source, (str, os.PathLike)):
@@ -123,19 +118,19 @@ class Model:
         try:
             # External data is not read here: every location is vetted first (below).
             proto = onnx.load(str(path), load_external_data=False)
-        except _PARSE_ERRORS as e:
+        except PARSE_ERRORS as e:
             raise ModelError(
-                f"{path} is not a readable ONNX model ({type(e).__name__}: {_first_line(e)}); "
+                f"{path} is not a readable ONNX model ({type(e).__name__}: {first_line(e)}); "
                 "check that the file is complete and really ONNX"
             ) from e
-        files, total = _vet_external_data(proto, path)
+        files, total = vet_external_data(proto, path)
         _check(proto, str(path), path)
         if files and total <= INLINE_EXTERNAL_LIMIT:
             try:
                 onnx.load_external_data_for_model(proto, str(path.parent))
-            except _PARSE_ERRORS as e:
+            except PARSE_ERRORS as e:
                 raise ModelError(
-                    f"cannot read the external data of {path} ({type(e).__name__}: {_first_line(e)}); "
+                    f"cannot read the external data of {path} ({type(e).__name__}: {first_line(e)}); "
                     "check that the data files next to it are complete"
                 ) from e
         return _construct(cls, proto, str(path), name=path.stem, path=path, external_files=files)
@@ -162,16 +157,20 @@ class Model:
     @classmethod
     def builtin(cls, name: str) -> Model:
         """One of the demo models defined in plain torch: ``mlp``, ``cnn``, ``encoder``."""
-        from hwkit.model.zoo import load_builtin
+        from hwkit.model.zoo import builtin_path
 
-        return load_builtin(name)
+        path, default_dims = builtin_path(name)
+        model = cls.load(path)
+        model.name = name
+        model.default_dims = default_dims
+        return model
 
     # -- identity -------------------------------------------------------------------------
 
     @functools.cached_property
     def serialized(self) -> bytes:
         """The graph as ONNX bytes (what byte-based runtimes are given)."""
-        if self.external_files and _has_external(self.proto):
+        if self.external_files and has_external(self.proto):
             raise ModelError(
                 f"model '{self.name}' keeps its weights in external data files; compile it from "
                 f"its .onnx path ({self.path}) instead of from bytes"
@@ -268,109 +267,17 @@ def _construct(cls: type[Model], proto: onnx.ModelProto, where: str, **kwargs: A
         return cls(proto, **kwargs)
     except ModelError:
         raise
-    except _PARSE_ERRORS as e:
+    except PARSE_ERRORS as e:
         raise ModelError(f"{where} has a signature hwkit cannot read ({type(e).__name__}: "
-                         f"{_first_line(e)}); check the graph's inputs and outputs") from e
-
-
-def _all_tensors(proto: onnx.ModelProto) -> Iterator[TensorProto]:
-    """Every TensorProto of the model: initializers, sparse ones, node attributes, subgraphs
-    and functions (any of them may point to external data)."""
-    graphs: list[onnx.GraphProto] = [proto.graph]
-    nodes: list[onnx.NodeProto] = [n for f in proto.functions for n in f.node]
-    while graphs or nodes:
-        if graphs:
-            graph = graphs.pop()
-            yield from graph.initializer
-            for sparse in graph.sparse_initializer:
-                yield sparse.values
-                yield sparse.indices
-            nodes.extend(graph.node)
-            continue
-        for attr in nodes.pop().attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("sparse_tensor"):
-                yield attr.sparse_tensor.values
-                yield attr.sparse_tensor.indices
-            for sparse in attr.sparse_tensors:
-                yield sparse.values
-                yield sparse.indices
-            if attr.HasField("g"):
-                graphs.append(attr.g)
-            graphs.extend(attr.graphs)
-
-
-def _text(value: str | bytes) -> str:
-    """A proto string field as text; invalid UTF-8 (returned as bytes) shows as U+FFFD."""
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
-
-
-def _has_external(proto: onnx.ModelProto) -> bool:
-    return any(t.data_location == TensorProto.EXTERNAL for t in _all_tensors(proto))
-
-
-def _refuse_external(proto: onnx.ModelProto, where: str) -> None:
-    """Bytes and protos have no folder to resolve external data in; never guess one (e.g. the cwd)."""
-    if _has_external(proto):
-        raise ModelError(
-            f"{where} refer to external data files; load the model from its .onnx path so they "
-            "are found next to it"
-        )
-
-
-def _vet_external_data(proto: onnx.ModelProto, path: Path) -> tuple[list[Path], int]:
-    """Check every external data reference BEFORE anything is read: the location must be a
-    relative path to a regular file inside the model's folder (symlinks resolved) and the
-    offset/length must lie within it. Returns the files in first-use order and the bytes used.
-
-    This is what stops a hostile model from reading ``../../etc/passwd`` or ``/dev/zero``.
-    """
-    base = path.parent.resolve()
-    files: dict[Path, int] = {}
-    total = 0
-    for tensor in _all_tensors(proto):
-        if tensor.data_location != TensorProto.EXTERNAL:
-            continue
-        # proto2 strings are not UTF-8-checked: upb hands invalid ones back as bytes (fuzzer).
-        entries = {_text(e.key): _text(e.value) for e in tensor.external_data}
-        location = entries.get("location", "")
-        label = f"tensor '{_text(tensor.name)[:80]}' of {path}"
-        fix = "keep external data files in the model's folder and refer to them by relative name"
-        if not location or "\0" in location or "\ufffd" in location:
-            raise ModelError(f"{label} has external data without a valid location; {fix}")
-        if os.path.isabs(location) or location.startswith(("/", "\\")) or (len(location) > 1 and location[1] == ":"):
-            raise ModelError(f"{label} points to external data at absolute path '{location[:200]}'; "
-                             f"refused for safety: {fix}")
-        target = (base / location).resolve()
-        if target != base and base not in target.parents:
-            raise ModelError(f"{label} points to external data '{location[:200]}' outside the "
-                             f"model's folder; refused for safety: {fix}")
-        if not target.is_file():
-            raise ModelError(f"{label} needs external data file '{location[:200]}', which is missing "
-                             f"or not a regular file; copy it next to {path.name}")
-        try:
-            offset = int(entries.get("offset", "0") or 0)
-            length = int(entries["length"]) if entries.get("length") else None
-        except ValueError as e:
-            raise ModelError(f"{label} has a malformed external data offset or length; re-export the model") from e
-        size = files.get(target)
-        if size is None:
-            size = files[target] = target.stat().st_size
-        if offset < 0 or (length is not None and length < 0) or offset + (length or 0) > size:
-            raise ModelError(f"{label} reads beyond the end of '{location[:200]}' ({size} bytes); "
-                             "the data file is truncated or does not belong to this model")
-        total += length if length is not None else size - offset
-    return list(files), total
+                         f"{first_line(e)}); check the graph's inputs and outputs") from e
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
     try:
         return onnx.load_model_from_string(data)
-    except _PARSE_ERRORS as e:
+    except PARSE_ERRORS as e:
         raise ModelError(
-            f"{where} are not a readable ONNX model ({type(e).__name__}: {_first_line(e)})"
+            f"{where} are not a readable ONNX model ({type(e).__name__}: {first_line(e)})"
         ) from e
 
 
@@ -380,7 +287,7 @@ def _check(proto: onnx.ModelProto, where: str, path: Path | None = None) -> None
     try:
         # The path form also checks models over 2 GB, whose proto cannot be serialized whole.
         onnx.checker.check_model(str(path) if path else proto)
-    except (onnx.checker.ValidationError, *_PARSE_ERRORS) as e:
+    except (onnx.checker.ValidationError, *PARSE_ERRORS) as e:
         raise ModelError(
             f"{where} is not a valid ONNX graph: {_one_line(e)}; repair or re-export the model "
             "(onnx.checker.check_model lists every problem)"
@@ -391,8 +298,3 @@ def _one_line(error: BaseException, limit: int = 300) -> str:
     """The whole message on one line (the checker spreads one problem over several)."""
     text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines() or [type(error).__name__])[0][:300]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import onnx
 
 from hwkit._files import atomic_write, cache_dir
 from hwkit.errors import BackendUnavailableError, ModelError
-from hwkit.model.model import Model
 
 ZOO_VERSION = 1  # bump when a definition below changes
 DEFAULT_MODEL = "cnn"
@@ -65,8 +65,9 @@ BUILTIN_MODELS: dict[str, Recipe] = {
 }
 
 
-def load_builtin(name: str) -> Model:
-    """The built-in model ``name`` as a Model whose path is its cached .onnx file."""
+def builtin_path(name: str) -> tuple[Path, dict[str, int]]:
+    """The cached .onnx file of the built-in model ``name`` (exported on first use) and the
+    dimension values its inputs default to. ``Model.builtin`` loads it."""
     if name not in BUILTIN_MODELS:
         raise ModelError(
             f"unknown built-in model '{name}'; choose one of {', '.join(BUILTIN_MODELS)} "
@@ -76,10 +77,7 @@ def load_builtin(name: str) -> Model:
     path = cache_dir("builtins") / f"{name}-v{ZOO_VERSION}-torch{_torch_version()}.onnx"
     if not path.exists():
         atomic_write(path, _export(name, recipe).SerializeToString())
-    model = Model.load(path)
-    model.name = name
-    model.default_dims = dict(recipe.default_dims)
-    return model
+    return path, dict(recipe.default_dims)
 
 
 def _export(name: str, recipe: Recipe) -> onnx.ModelProto:

@@ -17,16 +17,17 @@ from typing import Any
 import numpy as np
 import onnx
 
-from hwkit.api import ModelSource, open_model, split_target
-from hwkit.parity.check import BackendParity, CheckSettings, make_check_inputs, run_backend
-from hwkit._files import write_json
+from hwkit._files import finite, write_json
+from hwkit.api import ModelSource
 from hwkit.errors import CompileError, OptionError
-from hwkit.model.model import Model
+from hwkit.model import Model
 from hwkit.parity.agreement import OutputAgreement, compare_output
+from hwkit.parity.check import BackendParity, CheckSettings, run_backend
 from hwkit.parity.tolerance import Tolerance
-from hwkit.plugins import registry
+from hwkit.report import tables
+from hwkit.report.schema import BISECT_SCHEMA
+from hwkit.runner.plan import make_input_sets, plan
 
-BISECT_SCHEMA = "hwkit.bisect/1"
 MAX_PROBES = 200  # extra outputs per compile; beyond this the node list is split
 
 
@@ -73,12 +74,12 @@ class BisectReport:
         return self.node is not None
 
     def table(self) -> Any:
-        return bisect_table(self)
+        """A rich table (``hwkit.report.tables.bisect_table`` of ``to_dict()``)."""
+        return tables.bisect_table(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
-        from hwkit.parity.check import _finite
-
-        return _finite({
+        """The JSON form (schema ``hwkit.bisect/1``); non-finite numbers become "inf"/"nan"."""
+        return finite({
             "schema": BISECT_SCHEMA,
             "model": {"name": self.model.name, "sha256": self.model.sha256},
             "backends": [self.backend_a, self.backend_b],
@@ -93,7 +94,7 @@ class BisectReport:
             "rounds": self.rounds,
             "skipped": self.skipped,
             "trace": [{"tensor": p.tensor, "node": p.node, "op_type": p.op_type, "index": p.index,
-                       "max_abs": a.max_abs, "passed": a.passed} for p, a in self.trace],
+                       "max_abs": a.max_abs, "max_rel": a.max_rel, "passed": a.passed} for p, a in self.trace],
         })
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -123,13 +124,12 @@ def bisect(
         raise OptionError(f"bisect compares two different backends, got '{backend_a}' twice; e.g. -b onnxruntime,openvino")
     if max_probes < 1:
         raise OptionError(f"max_probes must be >= 1, got {max_probes}")
-    for target in (backend_a, backend_b):
-        registry().get(split_target(target)[0])
     tol = settings.tolerance()
-    model = open_model(model)
-    _, input_sets, described = make_check_inputs(model, dataclasses.replace(settings, seeds=1))
-    search = _Search(model, backend_a, backend_b, input_sets[:1], settings, tol, max_probes)
-    report = BisectReport(model, backend_a, backend_b, tol, described)
+    model = plan(model, [backend_a, backend_b], reference=backend_a).model  # unknown names fail here
+    inputs = make_input_sets(model, shapes=settings.shapes, dims=settings.dims, seed=settings.seed,
+                             given=settings.inputs)
+    search = _Search(model, backend_a, backend_b, inputs.sets[:1], settings, tol, max_probes)
+    report = BisectReport(model, backend_a, backend_b, tol, inputs.described)
     probes, report.skipped = list_probes(model, search.types)
     first = search.first_divergence(probes)
     report.rounds, report.skipped = search.rounds, report.skipped + search.unexposable
@@ -227,8 +227,11 @@ class _Search:
         self.rounds += 1
         results = []
         for target in (self.a, self.b):
-            record = BackendParity(target)
-            results.append(run_backend(exposed, target, self.input_sets, self.settings, record)[0])
+            # In this process: every round compiles anew, and errors must reach the search.
+            options = self.settings.options.get(target.partition(":")[0], {})
+            record = run_backend(exposed, target, BackendParity(target), input_sets=self.input_sets,
+                                 threads=self.settings.threads, options=options)
+            results.append((record.outputs or [{}])[0])
         return results[0], results[1]
 
     def input_agreement(self, name: str) -> InputAgreement:
@@ -265,36 +268,3 @@ def _value_types(proto: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
         else:
             found[info.name] = onnx.helper.make_tensor_value_info(info.name, info.type.tensor_type.elem_type, None)
     return found
-
-
-def bisect_table(report: BisectReport) -> Any:
-    """The diverging node, its inputs' agreement, and its outputs' errors."""
-    from rich.table import Table
-
-    from hwkit.report.tables import format_error
-
-    tol = report.tolerance
-    title = (f"hwkit check --bisect: {report.model.name}, {report.backend_a} vs {report.backend_b}, "
-             f"{report.inputs}")
-    caption = (f"{len(report.trace)} tensors compared in {report.rounds} round(s); "
-               f"tolerance {tol.profile}: |b - a| <= {tol.atol:g} + {tol.rtol:g}·|a|"
-               + (f"; {len(report.skipped)} tensor(s) skipped (no known type or not exposable)" if report.skipped else ""))
-    table = Table(title=title, caption=caption)
-    for column in ("", "tensor", "kind", "max abs", "max rel", "result"):
-        table.add_column(column)
-    if not report.found:
-        table.add_row("result", "-", "-", "", "", "[green]no tensor differs beyond tolerance[/green]")
-        if report.trace:  # where they come closest to parting, for a sense of the margin
-            probe, worst = max(report.trace, key=lambda item: item[1].max_abs)
-            table.add_row("largest", probe.tensor, f"{probe.op_type} {probe.node}", format_error(worst.max_abs),
-                          format_error(worst.max_rel), "within tolerance")
-        return table
-    table.add_row("node", f"[bold]{report.node}[/bold]", report.op_type or "", "", "",
-                  f"#{report.node_index} in topological order")
-    for given in report.node_inputs:
-        verdict = {None: "not compared", True: "[green]agrees[/green]", False: "[red]differs[/red]"}[given.passed]
-        table.add_row("input", given.name, given.kind, format_error(given.max_abs), "", verdict)
-    for out in report.outputs:
-        verdict = "[green]agrees[/green]" if out.passed else f"[red]DIVERGES[/red] ({out.violations} elements)"
-        table.add_row("output", out.name, "", format_error(out.max_abs), format_error(out.max_rel), verdict)
-    return table

@@ -4,25 +4,27 @@ reference backend under a tolerance profile. ``check`` returns a ``ParityReport`
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from hwkit.api import ModelSource, compile_with, open_model, resolve, split_target
-from hwkit.measure.bench import available_backends
-from hwkit._files import write_json
-from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, OptionError
-from hwkit.model.model import Model
+from hwkit._files import finite, write_json
+from hwkit.api import ModelSource, compile_with, resolve, split_target
+from hwkit.backend import Precision
+from hwkit.errors import OptionError
+from hwkit.model import Model
 from hwkit.parity.agreement import OutputAgreement, compare_output
 from hwkit.parity.tolerance import Tolerance, tolerance
-from hwkit.plugins import registry
+from hwkit.report import tables
+from hwkit.report.schema import CHECK_SCHEMA
+from hwkit.runner.launch import InlineLauncher, Job, Launcher, Progress
+from hwkit.runner.plan import InputsSource, make_input_sets, plan
+from hwkit.runner.record import RunRecord, failure_error
+from hwkit.system import fingerprint
 
-CHECK_SCHEMA = "hwkit.check/1"
-DEFAULT_REFERENCE = "onnxruntime"
-InputsSource = Mapping[str, np.ndarray] | str | os.PathLike[str] | None
+RUN_BACKEND = "hwkit.parity.check:run_backend"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +45,7 @@ class CheckSettings:
     seeds: int = 3
     seed: int = 0
     inputs: InputsSource = None
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     atol: float | None = None
     rtol: float | None = None
     threads: int | None = None
@@ -61,15 +63,12 @@ class CheckSettings:
 
 
 @dataclasses.dataclass
-class BackendParity:
-    """One backend's outputs compared with the reference's, over every input set."""
+class BackendParity(RunRecord):
+    """One backend's outputs compared with the reference's, over every input set.
 
-    backend: str  # as chosen, "name" or "name:DEVICE"
-    device: str = ""
-    status: str = "ok"  # ok | failed | reference
-    error: str = ""
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    ``backend`` is the target as chosen ("name" or "name:DEVICE").
+    """
+
     agreement: list[OutputAgreement] = dataclasses.field(default_factory=list)
     nonfinite: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # output -> (NaN, Inf)
     outputs: list[dict[str, np.ndarray]] | None = dataclasses.field(default=None, repr=False)
@@ -110,13 +109,12 @@ class ParityReport:
         return lines
 
     def table(self) -> Any:
-        return parity_table(self)
+        """A rich table (``hwkit.report.tables.parity_table`` of ``to_dict()``)."""
+        return tables.parity_table(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (schema ``hwkit.check/1``); non-finite numbers become "inf"/"nan"."""
-        from hwkit.system import fingerprint
-
-        return _finite({
+        return finite({
             "schema": CHECK_SCHEMA,
             "model": {"name": self.model.name, "sha256": self.model.sha256, "opset": self.model.opset,
                       "shapes": {k: list(v) for k, v in self.shapes.items()}},
@@ -125,11 +123,12 @@ class ParityReport:
             "reference": {"backend": self.reference.backend, "device": self.reference.device,
                           "why": self.reference_note, "options": self.reference.options,
                           "versions": self.reference.versions,
-                          "nonfinite": {k: {"nan": n, "inf": i} for k, (n, i) in self.reference.nonfinite.items()}},
+                          "nonfinite": _nonfinite_dict(self.reference.nonfinite)},
             "passed": self.passed,
             "results": [
                 {"backend": r.backend, "device": r.device, "status": r.status, "error": r.error,
                  "passed": r.passed, "options": r.options, "versions": r.versions,
+                 "nonfinite": _nonfinite_dict(r.nonfinite),
                  "outputs": [a.to_dict() for a in r.agreement]}
                 for r in self.results
             ],
@@ -145,12 +144,15 @@ def check(
     backends: Sequence[str] | None = None,
     reference: str | None = None,
     settings: CheckSettings | None = None,
+    launcher: Launcher | None = None,
     **overrides: Any,
 ) -> ParityReport:
     """Run ``model`` on each backend (default: every available one) and compare every output
-    with ``reference``'s (default: onnxruntime; if it is not available, the first backend).
+    with ``reference``'s (default: the one rule of ``hwkit.runner.plan``: onnxruntime if
+    available, else the first backend).
 
-    ``overrides`` replace single fields of ``settings`` (``seeds=5, precision="fp16"``).
+    ``overrides`` replace single fields of ``settings`` (``seeds=5, precision="fp16"``);
+    ``launcher`` says where each backend runs (default: in this process).
 
     Raises:
         OptionError: fewer than two backends to compare, or bad settings.
@@ -159,85 +161,64 @@ def check(
     """
     settings = dataclasses.replace(settings or CheckSettings(), **overrides)
     tol = settings.tolerance()
-    model = open_model(model)
-    shapes, input_sets, described = make_check_inputs(model, settings)
-    targets = list(dict.fromkeys(backends)) if backends else available_backends()
-    if not targets:
-        raise BackendUnavailableError("no backend is available; see 'hwkit backends' for what to install")
-    for target in targets:
-        registry().get(split_target(target)[0])  # unknown names fail before anything runs
-    ref_target, note = pick_reference(targets, reference)
-    others = [t for t in targets if t != ref_target]
+    run = plan(model, backends, reference)
+    inputs = make_input_sets(run.model, shapes=settings.shapes, dims=settings.dims, seed=settings.seed,
+                             count=settings.seeds, given=settings.inputs)
+    others = [t for t in run.targets if t != run.reference]
     if not others:
-        raise OptionError(f"nothing to compare: only the reference '{ref_target}' would run; "
+        raise OptionError(f"nothing to compare: only the reference '{run.reference}' would run; "
                           "name at least two backends, e.g. -b onnxruntime,openvino")
-    ref = BackendParity(ref_target, status="reference")
-    try:
-        ref.outputs = run_backend(model, ref_target, input_sets, settings, ref)
-    except HwkitError as e:
-        # UnsupportedOpError takes (backend, ops), not a message: re-raise it as its base.
-        kind = CompileError if isinstance(e, CompileError) else type(e)
-        raise kind(f"reference backend '{ref_target}' failed: {e}; choose another with "
-                      "--reference (reference= in the API)") from e
+    where = launcher or InlineLauncher()
+    ref = run_job(where, run.model, run.reference, inputs.sets, settings)
+    if ref.status != "ok" or ref.outputs is None:
+        raise failure_error(ref, f"reference backend '{run.reference}' failed: {ref.error}; choose another "
+                                 "with --reference (reference= in the API)")
+    ref.status = "reference"
     ref.nonfinite = {name: _nonfinite([s[name] for s in ref.outputs]) for name in ref.outputs[0]}
     results = []
     for target in others:
-        record = BackendParity(target)
+        record = run_job(where, run.model, target, inputs.sets, settings)
         results.append(record)
-        try:
-            record.outputs = run_backend(model, target, input_sets, settings, record)
-        except HwkitError as e:  # recorded: the other backends still tell their story
-            record.status, record.error = "failed", str(e)
-            continue
+        if record.status != "ok" or record.outputs is None:
+            continue  # recorded: the other backends still tell their story
         record.agreement = compare_sets(ref.outputs, record.outputs, tol)
         record.nonfinite = {n: _nonfinite([s[n] for s in record.outputs if n in s]) for n in ref.outputs[0]}
-    return ParityReport(model, shapes, tol, ref, note, results, described)
+    return ParityReport(run.model, inputs.shapes, tol, ref, run.reference_note, results, inputs.described)
 
 
-def make_check_inputs(
-    model: Model, settings: CheckSettings
-) -> tuple[dict[str, tuple[int, ...]], list[dict[str, np.ndarray]], str]:
-    """The input sets every backend gets, their shapes, and a description for reports."""
-    if settings.inputs is not None:
-        from hwkit.model.npz import load_inputs
-
-        given = settings.inputs
-        source = f"{os.fspath(given)}" if isinstance(given, (str, os.PathLike)) else "caller's arrays"
-        arrays = load_inputs(given) if isinstance(given, (str, os.PathLike)) else dict(given)
-        checked = model.check_inputs(arrays)
-        return {k: tuple(v.shape) for k, v in checked.items()}, [checked], source
-    shapes = model.resolve_shapes(settings.shapes, settings.dims)
-    seeds = range(settings.seed, settings.seed + settings.seeds)
-    sets = [model.check_inputs(model.make_inputs(shapes, seed=k)) for k in seeds]
-    described = f"seed {settings.seed}" if settings.seeds == 1 else f"seeds {seeds[0]}..{seeds[-1]}"
-    return shapes, sets, described
-
-
-def pick_reference(targets: Sequence[str], reference: str | None) -> tuple[str, str]:
-    """The reference backend and why it was chosen."""
-    if reference:
-        registry().get(split_target(reference)[0])
-        return reference, "chosen with --reference"
-    info = registry().backends.get(DEFAULT_REFERENCE)
-    if info is not None and info.status == "available":
-        return DEFAULT_REFERENCE, "the default reference"
-    return targets[0], f"{DEFAULT_REFERENCE} is not available here, so the first chosen backend"
+def run_job(where: Launcher, model: Model, target: str, input_sets: Sequence[Mapping[str, np.ndarray]],
+            settings: CheckSettings) -> BackendParity:
+    """One backend's outputs on every input set, run by ``where``; failures are in the record."""
+    record = BackendParity(target)
+    name = split_target(target)[0]
+    job = Job(RUN_BACKEND, model, target, record,
+              {"input_sets": list(input_sets), "threads": settings.threads, "options": settings.options.get(name, {})},
+              threads=settings.threads)
+    where.launch(job)
+    return record
 
 
 def run_backend(
     model: Model,
     target: str,
-    input_sets: Sequence[Mapping[str, np.ndarray]],
-    settings: CheckSettings,
     record: BackendParity,
-) -> list[dict[str, np.ndarray]]:
-    """Compile ``model`` for ``target`` and run it once per input set (filling ``record``)."""
+    progress: Progress | None = None,
+    *,
+    input_sets: Sequence[Mapping[str, np.ndarray]],
+    threads: int | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> BackendParity:
+    """Compile ``model`` for ``target`` and run it once per input set, into ``record.outputs``
+    (a job function: a launcher calls it here or in a child process)."""
     name = split_target(target)[0]
-    options = {**({"threads": settings.threads} if settings.threads else {}), **settings.options.get(name, {})}
-    info, device, parsed = resolve(target, options)
+    report = progress or (lambda *_: None)
+    info, device, parsed = resolve(target, {**({"threads": threads} if threads else {}), **(options or {})})
     record.device, record.options, record.versions = device.name, dataclasses.asdict(parsed), info.versions()
+    report(name, "compile", 0.0)
     with compile_with(info, model, device, parsed) as exe:
-        return [exe.run(inputs) for inputs in input_sets]
+        record.outputs = [exe.run(inputs) for inputs in input_sets]
+    report(name, "done", 1.0)
+    return record
 
 
 def compare_sets(
@@ -261,63 +242,12 @@ def compare_sets(
     return agreement
 
 
-def parity_table(report: ParityReport) -> Any:
-    """One row per backend and output: errors, cosine, top-k, NaN/Inf, pass or fail."""
-    from rich import box
-    from rich.table import Table
-
-    from hwkit.report.tables import format_error
-
-    tol = report.tolerance
-    shapes = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in report.shapes.items())
-    table = Table(
-        title=f"hwkit check: {report.model.name} ({shapes}), {report.inputs}",
-        caption=(f"reference: {report.reference.backend} ({report.reference_note}); tolerance {tol.profile}: "
-                 f"|x - ref| <= {tol.atol:g} + {tol.rtol:g}·|ref| elementwise; top-k: share of rows whose "
-                 "top-k classes match the reference's"),
-        box=box.SIMPLE_HEAD,
-    )
-    for column in ("backend", "output", "max abs", "max rel", "mean abs", "cosine", "top-1", "top-5",
-                   "NaN/Inf", "result"):
-        text = column in ("backend", "output", "result")
-        table.add_column(column, justify="left" if text else "right", no_wrap=not text, overflow="fold")
-    for name, (nan, inf) in report.reference.nonfinite.items():
-        table.add_row(report.reference.backend, name, "", "", "", "", "", "", f"{nan}/{inf}", "reference")
-    for r in report.results:
-        if r.status == "failed":
-            table.add_row(r.backend, "-", "", "", "", "", "", "", "", "[red]failed[/red]")
-            continue
-        for a in r.agreement:
-            nan, inf = r.nonfinite.get(a.name, (a.nan, a.inf))
-            table.add_row(r.backend, a.name, format_error(a.max_abs), format_error(a.max_rel),
-                          format_error(a.mean_abs), _fmt(a.cosine, ".6f"), _fmt(a.top1, ".0%"),
-                          _fmt(a.top5, ".0%"), f"{nan}/{inf}", _verdict(a))
-    return table
-
-
-def _verdict(a: OutputAgreement) -> str:
-    """Short, for the table; the full reason is in ``ParityReport.failures``."""
-    if a.passed:
-        return "[green]pass[/green]"
-    if not a.shape_ok:
-        return "[red]FAIL[/red] shape"
-    if a.nan or a.inf:
-        return "[red]FAIL[/red] NaN/Inf"
-    return f"[red]FAIL[/red] {a.violations} el."
-
-
 def _why(a: OutputAgreement, tol: Tolerance) -> str:
     if not a.shape_ok:
         return "shape differs from the reference's (or the output is missing)"
     if a.nan or a.inf:
         return f"{a.nan} NaN, {a.inf} Inf where the reference is finite"
     return f"{a.violations} element(s) beyond atol {tol.atol:g} + rtol {tol.rtol:g}"
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    if value is None:
-        return "-"
-    return str(value) if math.isnan(value) else format(value, spec)
 
 
 def _nonfinite(arrays: Sequence[np.ndarray]) -> tuple[int, int]:
@@ -327,12 +257,5 @@ def _nonfinite(arrays: Sequence[np.ndarray]) -> tuple[int, int]:
     return nan, inf
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no Infinity/NaN: write them as strings so every parser reads the file."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+def _nonfinite_dict(counts: Mapping[str, tuple[int, int]]) -> dict[str, dict[str, int]]:
+    return {k: {"nan": n, "inf": i} for k, (n, i) in counts.items()}

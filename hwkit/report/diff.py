@@ -1,14 +1,10 @@
-"""Comparing two saved bench results: what got faster or slower, and whether it is noise."""
+"""Comparing two bench result dicts: what got faster or slower, and whether it is noise."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any
 
-from hwkit.errors import ModelError
-from hwkit.report.tables import BENCH_SCHEMA
 
 Key = tuple[str, str, str, int]  # model, backend, device, batch
 
@@ -43,27 +39,14 @@ class Change:
         return "slower (under threshold)"
 
 
-def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError as e:
-        raise ModelError(f"result file not found: {path}") from e
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path} is not a readable JSON result ({e}); write one with hwkit bench --json") from e
-    if not isinstance(data, dict) or data.get("schema") != BENCH_SCHEMA:
-        raise ModelError(f"{path} is not a hwkit bench result (schema {BENCH_SCHEMA}); write one with hwkit bench --json")
-    return data
-
-
 def compare_results(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], list[Key], list[Key]]:
     """Changes for rows in both; and the keys only in the old and only in the new result."""
     before, after = _rows(old), _rows(new)
     changes = []
     for key in before.keys() & after.keys():
         a, b = before[key], after[key]
-        overlap = a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"]
-        changes.append(Change(*key, a["median"], b["median"], overlap))
+        low_a, high_a, low_b, high_b = (float(a["ci_low"]), float(a["ci_high"]), float(b["ci_low"]), float(b["ci_high"]))
+        changes.append(Change(*key, float(a["median"]), float(b["median"]), low_a <= high_b and low_b <= high_a))
     changes.sort(key=lambda c: (c.model, c.batch, c.backend, c.device))
     return changes, sorted(before.keys() - after.keys()), sorted(after.keys() - before.keys())
 

@@ -1,109 +1,42 @@
-"""Turning results into what people read: a rich table, JSON, CSV and Markdown.
-
-``bench_rows`` computes every figure once; the table, CSV and Markdown only format them.
-"""
+"""The rich tables of every command, each rendered from a result dict (or, for ``compare``, from
+the changes ``hwkit.report.diff`` found between two of them)."""
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import io
-import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
+from rich import box
 from rich.table import Table
 
-from hwkit._files import atomic_write, write_json
-from hwkit.measure.stats import summarize
-from hwkit.system import fingerprint
-
-if TYPE_CHECKING:
-    from hwkit.measure.bench import BackendResult, BenchResult
-
-BENCH_SCHEMA = "hwkit.bench/1"
-MIB = 2**20
+from hwkit.report.diff import Change
+from hwkit.report.format import format_error, format_fraction, format_time, shapes_text, shorten
+from hwkit.report.schema import bench_rows
 
 
-def format_time(seconds: float | None) -> str:
-    if seconds is None or math.isnan(seconds):
-        return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale or unit == "µs":
-            value = seconds / scale
-            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    return f"{seconds:.3g} s"
-
-
-def format_error(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if math.isinf(value) or math.isnan(value):
-        return str(value)
-    return "0" if value == 0 else f"{value:.2e}"
-
-
-def bench_rows(result: BenchResult) -> list[dict[str, Any]]:
-    """One dict per backend and batch size with every reported figure (None when not measured)."""
-    rows = []
-    for record in result.results:
-        stats = record.summary if record.ok else None
-        fastest = result.fastest(record.batch)
-        best = fastest.summary if fastest else None
-        flops = result.flops.get(record.batch) if result.flops else None
-        peak = result.peaks.get(record.device_kind) if result.peaks else None
-        row: dict[str, Any] = {
-            "backend": record.backend,
-            "device": record.device,
-            "batch": record.batch,
-            "status": record.status,
-            "error": record.error,
-            "median_s": stats.median if stats else None,
-            "p90_s": stats.p90 if stats else None,
-            "p99_s": stats.p99 if stats else None,
-            "ci_low_s": stats.ci_low if stats else None,
-            "ci_high_s": stats.ci_high if stats else None,
-            "ci_half_width": stats.ci_half_width if stats else None,
-            "runs": stats.count if stats else 0,
-            "hit_max_time": record.hit_max_time,
-            "items_per_s": record.batch / stats.median if stats else None,
-            "vs_fastest": stats.median / best.median if stats and best else None,
-            "within_noise": bool(stats and best and record is not fastest and stats.overlaps(best)),
-            "is_reference": record.backend == result.reference,
-            "max_abs_diff": record.max_abs_diff,
-            "parity": None if record.parity_passed is None else ("pass" if record.parity_passed else "FAIL"),
-            "compile_s": record.compile_s,
-            "first_run_s": record.first_run_s,
-            "peak_rss_mib": record.peak_rss / MIB if record.peak_rss else None,
-            "gflops_per_s": flops / stats.median / 1e9 if stats and flops else None,
-            "percent_of_peak": None,
-        }
-        if row["gflops_per_s"] and peak:
-            row["percent_of_peak"] = 100 * row["gflops_per_s"] / peak
-        rows.append(row)
-    return rows
-
-
-def bench_table(result: BenchResult) -> Table:
+def bench_table(data: dict[str, Any]) -> Table:
     """One row per backend (and batch size): latency, spread, throughput, speed, agreement, memory."""
-    shapes = "; ".join(", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in s.items()) for s in result.shapes.values())
+    settings = data["settings"]
+    shapes = "; ".join(shapes_text(s) for s in data["model"]["shapes"].values())
     table = Table(
-        title=f"hwkit bench: {result.model.name} ({shapes}), {result.settings.resolved_threads()} threads each, "
-              f"{result.mode} mode",
-        caption=_caption(result),
+        title=f"hwkit bench: {data['model']['name']} ({shapes}), {settings['threads']} threads each, "
+              f"{data['mode']} mode",
+        caption=_bench_caption(data),
     )
-    sweep = len(result.batches) > 1 or bool(result.settings.batches)
+    flops = bool(data["model"].get("flops"))
+    sweep = len(data["model"]["shapes"]) > 1 or bool(settings.get("batches"))
     columns = ["backend", "device"] + (["batch"] if sweep else []) + [
         "median", "p90", "±CI", "runs", "items/s", "vs fastest", "max abs diff", "parity", "peak RSS"]
-    if result.flops:
+    if flops:
         columns += ["GFLOP/s", "% peak"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("backend", "device") else "right",
                          no_wrap=column in ("backend", "median", "p90"))
-    for row in bench_rows(result):
+    for row in bench_rows(data):
         head = [row["backend"], row["device"] or "-"] + ([str(row["batch"])] if sweep else [])
         if row["median_s"] is None:
             filler = [""] * (len(columns) - len(head) - 2)
-            table.add_row(*head, f"[red]{row['status']}[/red]", *filler, f"[red]{_short(row['error'])}[/red]")
+            table.add_row(*head, f"[red]{row['status']}[/red]", *filler, f"[red]{shorten(row['error'])}[/red]")
             continue
         vs = "1.00x" if row["vs_fastest"] == 1.0 else f"{row['vs_fastest']:.2f}x" + (" ≈" if row["within_noise"] else "")
         cells = head + [
@@ -117,142 +50,129 @@ def bench_table(result: BenchResult) -> Table:
             "" if row["is_reference"] else {"pass": "[green]pass[/]", "FAIL": "[red]FAIL[/]"}.get(row["parity"] or "", "-"),
             f"{row['peak_rss_mib']:,.0f} MiB" if row["peak_rss_mib"] else "-",
         ]
-        if result.flops:
+        if flops:
             cells += [f"{row['gflops_per_s']:.1f}" if row["gflops_per_s"] else "-",
                       f"{row['percent_of_peak']:.0f}%" if row["percent_of_peak"] else "-"]
         table.add_row(*cells)
     return table
 
 
-def _caption(result: BenchResult) -> str:
-    s = result.settings
-    mode = ("one request at a time" if result.mode == "latency"
+def _bench_caption(data: dict[str, Any]) -> str:
+    s = data["settings"]
+    mode = ("one request at a time" if data["mode"] == "latency"
             else "one request at a time per batch size; items/s = batch / median")
-    text = (f"{mode}; warm-up ≥{s.warmup_iters} runs and ≥{s.warmup_time:g} s, then ≥{s.min_iters} runs and "
-            f"≥{s.min_time:g} s" + (f" and a ±{s.target_ci:.0%} CI" if s.target_ci else "") + f"; {s.input_sets} seeded input sets (seed {s.seed}); "
-            f"{'each backend in its own process' if s.isolation else 'all backends in one process'}. "
+    reference = data.get("reference") or "-"
+    measured = any(r["backend"] == reference for r in data["results"])
+    against = reference if measured else f"{reference}, run once untimed for its outputs"
+    if data.get("reference_error"):
+        against += f" (it failed: {shorten(data['reference_error'], 120)})"
+    text = (f"{mode}; warm-up ≥{s['warmup_iters']} runs and ≥{s['warmup_time']:g} s, then ≥{s['min_iters']} runs "
+            f"and ≥{s['min_time']:g} s" + (f" and a ±{s['target_ci']:.0%} CI" if s.get("target_ci") else "")
+            + f"; {s['input_sets']} seeded input sets (seed {s['seed']}); "
+            f"{'each backend in its own process' if s['isolation'] else 'all backends in one process'}. "
             "±CI: 95% confidence interval of the median; vs fastest: median ratio at the same batch, ≈ when "
-            f"the intervals overlap (within noise); max abs diff: against {result.reference or '-'} on the same "
-            f"inputs; parity: every output within the {s.precision} tolerance profile (hwkit check for details); "
+            f"the intervals overlap (within noise); max abs diff: against {against} on the same "
+            f"inputs; parity: every output within the {s['precision']} tolerance profile (hwkit check for details); "
             "peak RSS: the backend's process")
-    if any(r.hit_max_time for r in result.results):
-        text += f"; *: stopped at --max-time ({s.max_time:g} s) before the CI reached its target"
-    if result.flops:
+    if any(r.get("hit_max_time") for r in data["results"]):
+        text += f"; *: stopped at --max-time ({s['max_time']:g} s) before the CI reached its target"
+    if data["model"].get("flops"):
         text += "; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak (hwkit peak)"
-    if result.interrupted:
+    if data.get("interrupted"):
         text += ". INTERRUPTED: partial results"
     return text
 
 
-def _short(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def run_summary(result: BenchResult) -> str:
-    """The closing line: how long the answer took and how sure it is."""
-    widths = [r.summary.ci_half_width for r in result.results if r.ok and r.summary]
+def run_summary(data: dict[str, Any]) -> str:
+    """The closing line of a bench: how long the answer took and how sure it is."""
+    widths = [row["ci_half_width"] for row in bench_rows(data) if row["ci_half_width"] is not None]
     worst = f"±{max(widths) * 100:.1f}%" if widths else "n/a"
-    return f"finished in {result.elapsed_s:.1f} s; widest 95% CI of a median: {worst}"
+    return f"finished in {data['elapsed_s']:.1f} s; widest 95% CI of a median: {worst}"
 
 
-def bench_to_dict(result: BenchResult) -> dict[str, Any]:
-    """The documented JSON form (schema ``hwkit.bench/1``; see docs/results.md)."""
-    settings = dataclasses.asdict(result.settings)
-    settings["threads"] = result.settings.resolved_threads()
-    settings["shapes"] = {k: list(v) for k, v in (result.settings.shapes or {}).items()}
-    settings["batches"] = list(result.settings.batches or [])
-    return {
-        "schema": BENCH_SCHEMA,
-        "model": {
-            "name": result.model.name,
-            "sha256": result.model.sha256,
-            "opset": result.model.opset,
-            "inputs": [str(s) for s in result.model.inputs],
-            "outputs": [str(s) for s in result.model.outputs],
-            "shapes": {str(b): {k: list(v) for k, v in s.items()} for b, s in result.shapes.items()},
-            "flops": {str(b): f for b, f in (result.flops or {}).items()},
-        },
-        "mode": result.mode,
-        "settings": settings,
-        "reference": result.reference,
-        "interrupted": result.interrupted,
-        "elapsed_s": result.elapsed_s,
-        "system": fingerprint(),
-        "peaks_gflops": result.peaks,
-        "results": [_record_dict(r, row) for r, row in zip(result.results, bench_rows(result))],
-    }
+def parity_table(data: dict[str, Any]) -> Table:
+    """One row per backend and output of a ``hwkit.check/1`` dict: errors, cosine, top-k,
+    NaN/Inf, pass or fail."""
+    tol = data["tolerance"]
+    reference = data["reference"]
+    table = Table(
+        title=f"hwkit check: {data['model']['name']} ({shapes_text(data['model']['shapes'])}), {data['inputs']}",
+        caption=(f"reference: {reference['backend']} ({reference['why']}); tolerance {tol['profile']}: "
+                 f"|x - ref| <= {tol['atol']:g} + {tol['rtol']:g}·|ref| elementwise; top-k: share of rows whose "
+                 "top-k classes match the reference's"),
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("backend", "output", "max abs", "max rel", "mean abs", "cosine", "top-1", "top-5",
+                   "NaN/Inf", "result"):
+        text = column in ("backend", "output", "result")
+        table.add_column(column, justify="left" if text else "right", no_wrap=not text, overflow="fold")
+    for name, counts in reference["nonfinite"].items():
+        table.add_row(reference["backend"], name, "", "", "", "", "", "", f"{counts['nan']}/{counts['inf']}",
+                      "reference")
+    for result in data["results"]:
+        if result["status"] != "ok":
+            table.add_row(result["backend"], "-", "", "", "", "", "", "", "", f"[red]{result['status']}[/red]")
+            continue
+        nonfinite = result.get("nonfinite", {})
+        for a in result["outputs"]:
+            counts = nonfinite.get(a["name"], {"nan": a["nan"], "inf": a["inf"]})
+            table.add_row(result["backend"], a["name"], format_error(a["max_abs"]), format_error(a["max_rel"]),
+                          format_error(a["mean_abs"]), format_fraction(a["cosine"], ".6f"),
+                          format_fraction(a["top1"], ".0%"), format_fraction(a["top5"], ".0%"),
+                          f"{counts['nan']}/{counts['inf']}", _verdict(a))
+    return table
 
 
-def _record_dict(record: BackendResult, row: dict[str, Any]) -> dict[str, Any]:
-    stats = record.summary
-    return {
-        "backend": record.backend,
-        "device": record.device,
-        "batch": record.batch,
-        "status": record.status,
-        "error": record.error,
-        "compile_s": record.compile_s,
-        "first_run_s": record.first_run_s,
-        "options": record.options,
-        "versions": record.versions,
-        "latency_s": dataclasses.asdict(stats) if stats else None,
-        "items_per_s": row["items_per_s"],
-        "vs_fastest": row["vs_fastest"],
-        "within_noise": row["within_noise"],
-        "gflops_per_s": row["gflops_per_s"],
-        "percent_of_peak": row["percent_of_peak"],
-        "hit_max_time": record.hit_max_time,
-        "device_time_s": summary_dict(record.device_samples),
-        "memory": {"rss_before_compile": record.rss_before_compile, "peak_rss": record.peak_rss,
-                   "device": record.device_memory},
-        "samples_s": record.samples,
-        "agreement": [a.to_dict() for a in record.agreement] if record.agreement else None,
-    }
+def _verdict(a: dict[str, Any]) -> str:
+    """Short, for the table; the full reason is in ``ParityReport.failures``."""
+    if a["passed"]:
+        return "[green]pass[/green]"
+    if not a["shape_ok"]:
+        return "[red]FAIL[/red] shape"
+    if a["nan"] or a["inf"]:
+        return "[red]FAIL[/red] NaN/Inf"
+    return f"[red]FAIL[/red] {a['violations']} el."
 
 
-def summary_dict(samples: list[float]) -> dict[str, Any] | None:
-    return dataclasses.asdict(summarize(samples)) if samples else None
+def bisect_table(data: dict[str, Any]) -> Table:
+    """The diverging node of a ``hwkit.bisect/1`` dict, its inputs' agreement, its outputs' errors."""
+    tol = data["tolerance"]
+    a, b = data["backends"]
+    title = f"hwkit check --bisect: {data['model']['name']}, {a} vs {b}, {data['inputs']}"
+    caption = (f"{len(data['trace'])} tensors compared in {data['rounds']} round(s); "
+               f"tolerance {tol['profile']}: |b - a| <= {tol['atol']:g} + {tol['rtol']:g}·|a|"
+               + (f"; {len(data['skipped'])} tensor(s) skipped (no known type or not exposable)"
+                  if data["skipped"] else ""))
+    table = Table(title=title, caption=caption)
+    for column in ("", "tensor", "kind", "max abs", "max rel", "result"):
+        table.add_column(column)
+    node = data["node"]
+    if not data["found"] or node is None:
+        table.add_row("result", "-", "-", "", "", "[green]no tensor differs beyond tolerance[/green]")
+        if data["trace"]:  # where they come closest to parting, for a sense of the margin
+            worst = max(data["trace"], key=lambda t: float(t["max_abs"]))
+            table.add_row("largest", worst["tensor"], f"{worst['op_type']} {worst['node']}",
+                          format_error(worst["max_abs"]), format_error(worst.get("max_rel")), "within tolerance")
+        return table
+    table.add_row("node", f"[bold]{node['name']}[/bold]", node["op_type"] or "", "", "",
+                  f"#{node['index']} in topological order")
+    for given in node["inputs"]:
+        verdict = {None: "not compared", True: "[green]agrees[/green]", False: "[red]differs[/red]"}[given["passed"]]
+        table.add_row("input", given["name"], given["kind"], format_error(given["max_abs"]), "", verdict)
+    for out in node["outputs"]:
+        verdict = "[green]agrees[/green]" if out["passed"] else f"[red]DIVERGES[/red] ({out['violations']} elements)"
+        table.add_row("output", out["name"], "", format_error(out["max_abs"]), format_error(out["max_rel"]), verdict)
+    return table
 
 
-def bench_to_json(result: BenchResult, path: str | None = None) -> str:
-    return write_json(bench_to_dict(result), path, strict=False)
-
-
-CSV_COLUMNS = ["backend", "device", "batch", "status", "median_s", "p90_s", "p99_s", "ci_low_s", "ci_high_s",
-               "runs", "items_per_s", "vs_fastest", "within_noise", "max_abs_diff", "parity", "compile_s", "first_run_s",
-               "peak_rss_mib", "gflops_per_s", "percent_of_peak", "error"]
-
-
-def bench_to_csv(result: BenchResult, path: str | None = None) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(bench_rows(result))
-    if path:
-        atomic_write(path, buffer.getvalue())
-    return buffer.getvalue()
-
-
-def bench_to_markdown(result: BenchResult, path: str | None = None) -> str:
-    header = ["backend", "device", "batch", "median", "p90", "95% CI", "items/s", "vs fastest", "max abs diff", "parity",
-              "peak RSS"]
-    lines = [f"### hwkit bench: {result.model.name} ({result.mode} mode, "
-             f"{result.settings.resolved_threads()} threads each)", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in bench_rows(result):
-        if row["median_s"] is None:
-            cells = [row["backend"], row["device"], str(row["batch"]), f"**{row['status']}**", "", "", "", "",
-                     row["error"].replace("|", "/"), "", ""]
-        else:
-            cells = [row["backend"], row["device"], str(row["batch"]), format_time(row["median_s"]), format_time(row["p90_s"]),
-                     f"{format_time(row['ci_low_s'])} – {format_time(row['ci_high_s'])}", f"{row['items_per_s']:,.1f}",
-                     f"{row['vs_fastest']:.2f}x" + (" (within noise)" if row["within_noise"] else ""),
-                     "reference" if row["is_reference"] else format_error(row["max_abs_diff"]),
-                     "" if row["is_reference"] else row["parity"] or "-",
-                     f"{row['peak_rss_mib']:,.0f} MiB" if row["peak_rss_mib"] else "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    if path:
-        atomic_write(path, text)
-    return text
-
+def compare_table(changes: Sequence[Change], threshold: float) -> Table:
+    """``hwkit compare``: per backend and batch, old and new median, the change and its verdict."""
+    table = Table(title=f"hwkit compare (regression: > {threshold:.0%} slower and outside noise)")
+    for column in ("model", "backend", "device", "batch", "old median", "new median", "change", "verdict"):
+        table.add_column(column, justify="right" if column in ("batch", "old median", "new median", "change") else "left")
+    for c in changes:
+        verdict = c.verdict(threshold)
+        style = "red" if verdict == "REGRESSED" else "green" if verdict == "faster" else ""
+        table.add_row(c.model, c.backend, c.device, str(c.batch), format_time(c.old_median), format_time(c.new_median),
+                      f"{(c.ratio - 1) * 100:+.1f}%", f"[{style}]{verdict}[/]" if style else verdict)
+    return table

@@ -1,7 +1,7 @@
-"""The child side of isolation: ``python -m hwkit.runner._worker`` measures one backend.
+"""The child side of ``ProcessLauncher``: ``python -m hwkit.runner._worker`` runs one job.
 
-It reads its job (a pickle from the parent hwkit process) on stdin and reports progress and
-the finished ``BackendResult`` on the file descriptor named by ``HWKIT_RESULT_FD``.
+It reads the job (a pickle from the parent hwkit process) on stdin, calls the job's function,
+and reports progress and the filled record on the file descriptor named by ``HWKIT_RESULT_FD``.
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ import psutil
 
 
 def main() -> int:
-    from hwkit.measure.bench import measure, record_failure
-    from hwkit.runner.launch import send
-    from hwkit.model.model import Model
+    from hwkit.model import Model
+    from hwkit.runner.launch import call, send
+    from hwkit.runner.record import record_failure
 
     fd = int(os.environ["HWKIT_RESULT_FD"])
-    job = pickle.loads(sys.stdin.buffer.read())  # written by our own parent process
-    record = job["record"]
+    payload = pickle.loads(sys.stdin.buffer.read())  # written by our own parent process
+    job = payload["job"]
+    record = job.record
     try:
-        model = Model.load(job["model"])
-        model.name = job["name"]
-        model.default_dims = job["default_dims"]
+        model = Model.load(payload["model"])
+        model.name = payload["name"]
+        model.default_dims = payload["default_dims"]
         record.rss_before_compile = psutil.Process().memory_info().rss
-        measure(model, job["target"], job["input_sets"], job["settings"], record,
-                lambda *update: send(fd, "progress", update))
+        call(job, model, lambda *update: send(fd, "progress", update))
     except Exception as e:  # this backend's failure, reported like in-process runs, not a crash
         record_failure(record, e)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,15 +1,19 @@
-"""Running one backend's measurement in a child process of its own.
+"""Where one backend's job runs: the ``Launcher`` interface and its two implementations.
 
-A backend is native code from a vendor: it may crash the process, hang, or leave thread pools
-that slow the next backend down. Each one therefore runs in a fresh ``python -m hwkit.runner._worker``
-(not multiprocessing, so a user's script needs no ``if __name__ == "__main__"`` guard). The job
-goes to the child's stdin as a pickle; progress and the result come back over a separate pipe,
-so whatever a runtime prints cannot corrupt them. The parent waits with a deadline, and a child
-that dies or overstays is reported as ``crashed`` or ``timeout`` while the others go on.
+``InlineLauncher`` runs the job in this process (fast to start; a crash ends the whole run).
+``ProcessLauncher`` runs it in a fresh ``python -m hwkit.runner._worker``: a backend is native
+code from a vendor that may crash the process, hang, or leave thread pools that slow the next
+backend down. Not multiprocessing, so a user's script needs no ``if __name__ == "__main__"``
+guard. The job goes to the child's stdin as a pickle; progress and the filled record come back
+over a separate pipe, so whatever a runtime prints cannot corrupt them. The parent waits with a
+deadline; a child that dies or overstays is recorded as ``crashed`` or ``timeout`` while the
+others go on. A third launcher (a fleet) implements the same one method.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 import pickle
 import select
@@ -19,78 +23,119 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-import numpy as np
+from hwkit.model import Model
+from hwkit.runner.record import RunRecord, record_failure
 
-if TYPE_CHECKING:
-    from hwkit.measure.bench import BackendResult, BenchSettings, Progress
-    from hwkit.model.model import Model
-
+Progress = Callable[[str, str, float], None]  # (backend, phase, fraction done)
 _HEADER = struct.Struct("<Q")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def run_isolated(
-    model: Model,
-    target: str,
-    input_sets: Sequence[Mapping[str, np.ndarray]],
-    settings: BenchSettings,
-    record: BackendResult,
-    progress: Progress | None = None,
-) -> BackendResult:
-    """Measure ``target`` in a child process; fill ``record`` with its result or its fate."""
-    job = {
-        "model": str(model.path) if model.path else model.serialized,
-        "name": model.name,
-        "default_dims": model.default_dims,
-        "target": target,
-        "input_sets": list(input_sets),
-        "settings": settings,
-        "record": record,
-    }
-    read_fd, write_fd = os.pipe()
-    env = {**os.environ, "HWKIT_RESULT_FD": str(write_fd)}
-    threads = str(settings.resolved_threads())
-    env.update({var: threads for var in THREAD_VARIABLES})  # OpenMP/BLAS pools inside runtimes too
-    with tempfile.TemporaryFile() as log:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "hwkit.runner._worker"],
-            stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
-            pass_fds=(write_fd,), start_new_session=True,  # Ctrl-C reaches the parent only
-        )
-        os.close(write_fd)
-        try:
-            assert child.stdin is not None
-            child.stdin.write(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-            child.stdin.close()
-        except BrokenPipeError:
-            pass  # the child died at start-up; its exit status below says how
-        try:
-            outcome = _collect(child, read_fd, settings.timeout, record, progress)
-        except BaseException:
-            _kill(child)
-            raise
-        finally:
-            os.close(read_fd)
-        if outcome is not None:
-            return outcome
-        log.seek(0)
-        tail = _tail(log.read())
-    code = child.returncode
-    if record.status == "timeout":
-        record.error = f"no result after {settings.timeout:g} s (--timeout); the backend was stopped"
-    else:
-        record.status = "crashed"
-        how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
-        record.error = f"the backend's process died ({how})" + (f": {tail}" if tail else "")
-    return record
+@dataclasses.dataclass
+class Job:
+    """One backend's share of a run, in a form a child process can receive (picklable).
+
+    ``function`` ("package.module:name") is called as
+    ``function(model, target, record, progress, **arguments)`` and fills ``record``; naming it
+    by path keeps the runner below the scenarios that define such functions.
+    """
+
+    function: str
+    model: Model
+    target: str
+    record: RunRecord
+    arguments: dict[str, Any] = dataclasses.field(default_factory=dict)
+    threads: int | None = None  # also given to OpenMP/BLAS pools through the environment
+    timeout: float = 600.0  # seconds (process launcher only)
 
 
-def _collect(child: subprocess.Popen[bytes], fd: int, timeout: float, record: BackendResult,
-             progress: Progress | None) -> BackendResult | None:
-    """Read messages until the result arrives (returned) or the child dies or times out (None)."""
+class Launcher(Protocol):
+    """Runs jobs somewhere; a failure of any kind ends up in ``job.record``, never raised."""
+
+    def launch(self, job: Job, progress: Progress | None = None) -> RunRecord:
+        """Run ``job`` and return its record, filled with the result or the failure."""
+        ...
+
+
+def call(job: Job, model: Model, progress: Progress | None) -> None:
+    """Resolve the job's function and call it (both launchers and the worker use this)."""
+    module, _, name = job.function.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    function(model, job.target, job.record, progress, **job.arguments)
+
+
+class InlineLauncher:
+    """In this process: no start-up cost, no protection from crashes, hangs or leaked threads."""
+
+    def launch(self, job: Job, progress: Progress | None = None) -> RunRecord:
+        try:
+            call(job, job.model, progress)
+        except Exception as e:  # recorded: one backend's failure is never the run's end
+            record_failure(job.record, e)
+        return job.record
+
+
+class ProcessLauncher:
+    """In a child process of its own, with a deadline (the module docstring says why)."""
+
+    def launch(self, job: Job, progress: Progress | None = None) -> RunRecord:
+        model = job.model
+        payload = {
+            "job": dataclasses.replace(job, model=None),  # the model travels as a path or bytes
+            "model": str(model.path) if model.path else model.serialized,
+            "name": model.name,
+            "default_dims": model.default_dims,
+        }
+        record = job.record
+        read_fd, write_fd = os.pipe()
+        env = {**os.environ, "HWKIT_RESULT_FD": str(write_fd)}
+        if job.threads:
+            env.update({var: str(job.threads) for var in THREAD_VARIABLES})
+        with tempfile.TemporaryFile() as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "hwkit.runner._worker"],
+                stdin=subprocess.PIPE, stdout=log, stderr=log, env=env,
+                pass_fds=(write_fd,), start_new_session=True,  # Ctrl-C reaches the parent only
+            )
+            os.close(write_fd)
+            try:
+                if child.stdin is not None:
+                    child.stdin.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+                    child.stdin.close()
+            except BrokenPipeError:
+                pass  # the child died at start-up; its exit status below says how
+            try:
+                outcome = _collect(child, read_fd, job.timeout, record, progress)
+            except BaseException:
+                _kill(child)
+                raise
+            finally:
+                os.close(read_fd)
+            if outcome is not None:
+                return outcome
+            log.seek(0)
+            tail = _tail(log.read())
+        code = child.returncode
+        if record.status == "timeout":
+            record.error = f"no result after {job.timeout:g} s (--timeout); the backend was stopped"
+        else:
+            record.status = "crashed"
+            how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+            record.error = f"the backend's process died ({how})" + (f": {tail}" if tail else "")
+        return record
+
+
+def launcher(isolation: bool) -> Launcher:
+    """The process launcher when ``isolation``, else the inline one."""
+    return ProcessLauncher() if isolation else InlineLauncher()
+
+
+def _collect(child: subprocess.Popen[bytes], fd: int, timeout: float, record: RunRecord,
+             progress: Progress | None) -> RunRecord | None:
+    """Read messages until the record arrives (returned) or the child dies or times out (None)."""
     deadline = time.monotonic() + timeout
     buffer = b""
     while True:

@@ -34,10 +34,11 @@ from hwkit.errors import (
     OptionError,
     UnsupportedOpError,
 )
-from hwkit.model.model import Model
+from hwkit.api import pick_device
+from hwkit.model import Model, zoo
 from hwkit.plugins import BackendInfo, registry
 
-BUILTIN_MODELS = ("mlp", "cnn", "encoder")
+BUILTIN_MODELS = tuple(zoo.BUILTIN_MODELS)
 
 
 # -- reference outputs and small graphs -------------------------------------------------------
@@ -167,13 +168,10 @@ class BackendConformance:
     def target(self, backend_info: BackendInfo, request: pytest.FixtureRequest) -> Device:
         """The device to test on; skip if the requested one is absent here."""
         wanted = self.device or request.config.getoption("hwkit_device", None)
-        if wanted is None:
-            return backend_info.devices[0]
-        for device in backend_info.devices:
-            if device.name.lower() == wanted.lower():
-                return device
-        pytest.skip(f"backend '{backend_info.name}' has no device '{wanted}' here; "
-                    f"its devices: {', '.join(d.name for d in backend_info.devices)}")
+        try:
+            return pick_device(backend_info, wanted)
+        except BackendUnavailableError as e:
+            pytest.skip(f"{e} (here)")
         raise AssertionError("unreachable")  # pragma: no cover
 
     def compile(self, model: Any, info: BackendInfo, device: Device, **options: Any) -> Executable:

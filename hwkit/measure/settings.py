@@ -1,0 +1,62 @@
+"""How to measure: ``BenchSettings``, and the thread count every backend is given."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psutil
+
+from hwkit.backend import Precision
+from hwkit.errors import OptionError
+from hwkit.parity.tolerance import tolerance
+
+
+def default_threads() -> int:
+    """Physical cores this process may use: one value given to every backend."""
+    usable = len(psutil.Process().cpu_affinity() or []) if hasattr(psutil.Process, "cpu_affinity") else 0
+    physical = psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+    return max(1, min(physical, usable) if usable else physical)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchSettings:
+    """How to measure. Timed runs continue until BOTH min_iters and min_time are reached
+    (or max_time passes, which the result then states)."""
+
+    warmup_iters: int = 10
+    warmup_time: float = 0.5
+    min_iters: int = 30
+    min_time: float = 2.0
+    max_time: float = 15.0  # per backend and batch; the result says when it stopped timing here
+    target_ci: float | None = 0.02  # keep timing past the minimums until the median's 95% CI is ±2%
+    threads: int | None = None  # None: default_threads(), the same for every backend
+    seed: int = 0
+    input_sets: int = 4  # inputs rotate among this many seeded sets so caches do not flatter
+    shapes: Mapping[str, Sequence[int]] | None = None
+    dims: Mapping[str, int] | None = None
+    options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # per backend
+    batches: Sequence[int] | None = None  # throughput sweep over the dynamic batch dimension
+    isolation: bool = True  # each backend in a process of its own
+    efficiency: bool = True  # count FLOPs and compare with the measured matmul peak
+    precision: Precision = "fp32"  # the tolerance profile outputs are judged by (see docs/parity.md)
+    timeout: float = 600.0  # seconds a backend may take (compile + runs) before it is stopped
+
+    def __post_init__(self) -> None:
+        for name in ("warmup_iters", "min_iters", "input_sets"):
+            if getattr(self, name) < (1 if name != "warmup_iters" else 0):
+                raise OptionError(f"{name} must be >= {1 if name != 'warmup_iters' else 0}")
+        tolerance(self.precision)  # an unknown profile fails here, before anything runs
+        if any(b < 1 for b in self.batches or ()):
+            raise OptionError("batch sizes must be >= 1")
+        for name in ("warmup_time", "min_time", "max_time", "timeout"):
+            if getattr(self, name) < 0:
+                raise OptionError(f"{name} must be >= 0 seconds")
+
+    def resolved_threads(self) -> int:
+        return self.threads or default_threads()
+
+    def backend_options(self, name: str) -> dict[str, Any]:
+        """The options one backend gets: the common thread count, then its own -o values."""
+        return {"threads": self.resolved_threads(), **self.options.get(name, {})}
