@@ -9,7 +9,7 @@ it::
     class MineOptions(BackendOptions):
         precision: Precision = "fp32"            # the one vocabulary: fp32 | fp16 | bf16 | int8
 
-    class MineBackend(Backend):
+    class MineBackend(Backend[MineOptions]):
         name = "mine"
         Options = MineOptions                    # compile() always receives a MineOptions
         requires = ("mine_sdk",)                 # unavailable, with the reason, if not importable
@@ -37,7 +37,7 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from hwkit.errors import ExecutionError, OptionError, UnsupportedOpError
 
@@ -175,8 +175,14 @@ class DeviceTimer(Protocol):
         ...
 
 
-class Backend(ABC):
+OptionsT = TypeVar("OptionsT", bound=BackendOptions)
+
+
+class Backend(ABC, Generic[OptionsT]):
     """A way of running ONNX graphs: a runtime plus the devices it can drive.
+
+    Parametrise it with the options class (``class MineBackend(Backend[MineOptions])``) so that
+    type checkers know what ``compile`` receives.
 
     Class attributes:
         name: the unique name users type ("onnxruntime"); no ":" (that separates the device).
@@ -214,7 +220,7 @@ class Backend(ABC):
         """The devices usable now; the first is the default. [] when none. Never raises."""
 
     @abstractmethod
-    def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
+    def compile(self, model: Model, device: Device, options: OptionsT) -> Executable:
         """Compile ``model`` for ``device``. Raise CompileError / UnsupportedOpError on failure."""
 
     def versions(self) -> dict[str, str]:

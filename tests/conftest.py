@@ -7,20 +7,18 @@ from collections.abc import Iterator
 import pytest
 
 import hwkit
-from hwkit.plugins import Registry, reset_registry
-from hwkit.plugins import registry as process_registry
-from tests import fake_backend, perturb_backend
+from hwkit.plugins import Registry
+from hwkit.testing.backends import fake_backends
+from tests import perturb_backend
 from tests.perturb_backend import chain_model
 
 
 @pytest.fixture
 def fake_registry() -> Iterator[Registry]:
-    """The process registry replaced by one with the installed plugins plus the fake backends."""
-    reset_registry()
-    reg = process_registry()
-    reg.register(fake_backend, "fake")
-    yield reg
-    reset_registry()
+    """The process registry replaced by one with the installed plugins plus the fake backends
+    that hwkit ships for wire-testing (hwkit.testing.backends)."""
+    with fake_backends() as reg:
+        yield reg
 
 
 @pytest.fixture

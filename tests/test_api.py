@@ -84,7 +84,7 @@ def test_bench_refuses_unknown_backend_before_measuring(fake_registry):
 
 def test_every_backend_gets_the_same_inputs(fake_registry, monkeypatch):
     seen = []
-    from tests import fake_backend
+    from hwkit.testing import backends as fake_backend
 
     original = fake_backend.FakeExecutable.execute
 

@@ -9,14 +9,20 @@ import sys
 import pytest
 
 from hwkit.cli import main
-from hwkit.cli.install_cmd import InstallError, distribution, pip_command
+from hwkit.cli.install_cmd import InstallError, also_removed, distribution, pip_command
 from hwkit.errors import HwkitError
 
 
 @pytest.mark.parametrize(("name", "expected"), [
     ("onnxruntime", "hwkit-onnxruntime"),
     ("openvino==0.2", "hwkit-openvino==0.2"),
-    ("cuda[extra]", "hwkit-cuda[extra]"),
+    ("openvino[extra]", "hwkit-openvino[extra]"),
+    ("cpu", "hwkit-torch"),  # cpu and cuda both come from hwkit-torch
+    ("cuda", "hwkit-torch"),
+    ("CUDA", "hwkit-torch"),
+    ("cuda[extra]", "hwkit-torch[extra]"),
+    ("cpu>=0.1", "hwkit-torch>=0.1"),
+    ("hwkit-torch", "hwkit-torch"),
     ("hwkit-example-plugin", "hwkit-example-plugin"),
     ("./plugins/hwkit-openvino", "./plugins/hwkit-openvino"),
     ("dist/hwkit_x-0.1-py3-none-any.whl", "dist/hwkit_x-0.1-py3-none-any.whl"),
@@ -32,10 +38,26 @@ def test_pip_runs_in_hwkits_environment() -> None:
     assert pip_command("uninstall", ["openvino"]) == [sys.executable, "-m", "pip", "uninstall", "--yes", "hwkit-openvino"]
 
 
+def test_backends_sharing_a_distribution_install_it_once() -> None:
+    assert pip_command("install", ["cpu", "cuda", "onnxruntime"]) == [
+        sys.executable, "-m", "pip", "install", "hwkit-torch", "hwkit-onnxruntime"]
+
+
+def test_uninstalling_one_torch_backend_says_the_other_goes_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert also_removed(["cpu"]) == ["cuda"]
+    assert also_removed(["cpu", "cuda"]) == []
+    assert also_removed(["hwkit-torch"]) == ["cpu", "cuda"]
+    assert also_removed(["openvino"]) == []
+    assert main(["uninstall", "cuda", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "-m pip uninstall --yes hwkit-torch" in captured.out
+    assert "also removes backend(s) cpu" in captured.err
+
+
 def test_dry_run_prints_the_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["install", "onnxruntime", "hwkit-cuda", "--dry-run"]) == 0
+    assert main(["install", "onnxruntime", "cuda", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"{sys.executable} -m pip install hwkit-onnxruntime hwkit-cuda" in out
+    assert f"{sys.executable} -m pip install hwkit-onnxruntime hwkit-torch" in out
     assert main(["uninstall", "openvino", "--dry-run"]) == 0
     assert "-m pip uninstall --yes hwkit-openvino" in capsys.readouterr().out
 

@@ -104,10 +104,11 @@ def test_onnxruntime_options():
 
 def test_openvino_options():
     require("openvino")
-    with hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="f32", hint="throughput") as exe:
+    with hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="fp32", hint="throughput") as exe:
         assert str(exe.compiled.get_property("PERFORMANCE_HINT")).endswith("THROUGHPUT")
-    with pytest.raises(hwkit.OptionError, match="precision must be one of f32, f16, bf16"):
-        hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="f64")
+        assert exe.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"  # mapped from fp32
+    with pytest.raises(hwkit.OptionError, match="precision must be one of fp32, fp16, bf16"):
+        hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="f32")  # OpenVINO's own name: refused
 
 
 def sequence_model():

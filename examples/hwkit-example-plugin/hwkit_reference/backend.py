@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from hwkit import Backend, BackendOptions, Device, Executable, Model
-from hwkit.errors import CompileError, ExecutionError, ModelError, UnsupportedOpError
+from hwkit.backend import refuse_unknown_domains
+from hwkit.errors import CompileError, ExecutionError, ModelError, UnsupportedOpError, first_line
 
 # Domains the reference evaluator implements; a node of any other domain cannot run (unless the
 # model defines it as a local function, which the evaluator inlines).
@@ -44,20 +45,14 @@ class ReferenceOptions(BackendOptions):
             raise OptionError(f"option verbose must be a whole number from 0 to 4, got {self.verbose!r}")
 
 
-class ReferenceBackend(Backend):
+class ReferenceBackend(Backend[ReferenceOptions]):
     """Runs the graph with ``onnx.reference.ReferenceEvaluator`` on the CPU."""
 
     name = "reference"
     Options = ReferenceOptions
+    requires = ("onnx.reference",)  # hwkit says "unavailable" with the reason if it is missing
     install_hint = "pip install onnx"
     in_default_runs = False  # exact but slow: an oracle to name with -b, not to time by default
-
-    def unavailable_reason(self) -> str | None:
-        try:
-            import onnx.reference  # noqa: F401 - only checking that it imports
-        except ImportError as e:
-            return f"onnx.reference cannot be imported: {e}"
-        return None
 
     def devices(self) -> list[Device]:
         return [Device("cpu", "cpu", "onnx reference evaluator")]
@@ -67,11 +62,10 @@ class ReferenceBackend(Backend):
 
         return {"onnx": onnx.__version__}
 
-    def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
+    def compile(self, model: Model, device: Device, options: ReferenceOptions) -> Executable:
+        # hwkit always passes this backend's own Options, parsed and checked.
         if device.name != "cpu":  # only one device: anything else is a caller's mistake
             raise CompileError(f"backend 'reference' runs on 'cpu' only, not '{device.name}'")
-        if not isinstance(options, ReferenceOptions):  # plain BackendOptions from older callers
-            options = ReferenceOptions(threads=options.threads)
         return ReferenceExecutable(model, device, options)
 
 
@@ -83,11 +77,7 @@ class ReferenceExecutable(Executable):
 
         super().__init__(model, device, options)
         # List every unsupported op at once, before the evaluator stops at the first one.
-        local = {(f.domain, f.name) for f in model.proto.functions}
-        foreign = sorted({f"{n.domain}.{n.op_type}" for n in model.proto.graph.node
-                          if n.domain not in KNOWN_DOMAINS and (n.domain, n.op_type) not in local})
-        if foreign:
-            raise UnsupportedOpError("reference", model.nodes_by_op(foreign))
+        refuse_unknown_domains(model, "reference", KNOWN_DOMAINS)
         with _sdk_errors(model, "compile"):
             self.evaluator: Any = ReferenceEvaluator(
                 model.proto, verbose=options.verbose, check_shape_annotations=options.check_shapes)
@@ -116,18 +106,13 @@ def _sdk_errors(model: Model, stage: str) -> Iterator[None]:
             op = match.group(1) or match.group(2)
             raise UnsupportedOpError("reference", model.nodes_by_op([op])) from e
         error = CompileError if stage == "compile" else ExecutionError
-        raise error(f"reference evaluator cannot {stage} '{model.name}': {_first_line(e)}") from e
+        raise error(f"reference evaluator cannot {stage} '{model.name}': {first_line(e)}") from e
     except (ValueError, TypeError) as e:
         if stage == "run" and "shape" in str(e).lower():
-            raise ModelError(f"reference evaluator rejected the inputs: {_first_line(e)}") from e
+            raise ModelError(f"reference evaluator rejected the inputs: {first_line(e)}") from e
         error = CompileError if stage == "compile" else ExecutionError
-        raise error(f"reference evaluator failed to {stage} '{model.name}': {_first_line(e)}") from e
+        raise error(f"reference evaluator failed to {stage} '{model.name}': {first_line(e)}") from e
     except (RuntimeError, KeyError, IndexError, AttributeError) as e:  # what numpy kernels raise
         error = CompileError if stage == "compile" else ExecutionError
         raise error(f"reference evaluator failed to {stage} '{model.name}': "
-                    f"{type(e).__name__}: {_first_line(e)}") from e
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines() or [type(error).__name__])[0][:300]
+                    f"{type(e).__name__}: {first_line(e)}") from e

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from hwkit import Backend, BackendOptions, Device, Executable, Model
+from hwkit.backend import refuse_unknown_domains
 from hwkit.errors import BackendUnavailableError, CompileError, ExecutionError, ModelError, UnsupportedOpError
 from hwkit.system import cpu_name
 
@@ -52,19 +53,13 @@ class OnnxRuntimeOptions(BackendOptions):
     spinning: bool = True
 
 
-class OnnxRuntimeBackend(Backend):
+class OnnxRuntimeBackend(Backend[OnnxRuntimeOptions]):
     """Runs the graph with ONNX Runtime on the execution providers it offers."""
 
     name = "onnxruntime"
     Options = OnnxRuntimeOptions
+    requires = ("onnxruntime",)
     install_hint = "pip install onnxruntime (or onnxruntime-gpu)"
-
-    def unavailable_reason(self) -> str | None:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError as e:
-            return f"onnxruntime cannot be imported: {e}"
-        return None
 
     def devices(self) -> list[Device]:
         import onnxruntime as ort
@@ -82,9 +77,7 @@ class OnnxRuntimeBackend(Backend):
 
         return {"onnxruntime": ort.__version__}
 
-    def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
-        if not isinstance(options, OnnxRuntimeOptions):
-            options = OnnxRuntimeOptions(threads=options.threads)
+    def compile(self, model: Model, device: Device, options: OnnxRuntimeOptions) -> Executable:
         return OnnxRuntimeExecutable(model, device, options)
 
 
@@ -104,9 +97,7 @@ class OnnxRuntimeExecutable(Executable):
         if provider != "CPUExecutionProvider":
             # Refuse ORT's silent fallback: a node the provider cannot take must fail loudly.
             so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-        foreign = sorted({f"{n.domain}.{n.op_type}" for n in model.proto.graph.node if n.domain not in KNOWN_DOMAINS})
-        if foreign:
-            raise UnsupportedOpError("onnxruntime", model.nodes_by_op(foreign))
+        refuse_unknown_domains(model, "onnxruntime", KNOWN_DOMAINS)
         source: Any = str(model.path) if model.path else model.serialized
         with _sdk_errors(model, "compile"):
             self.session = ort.InferenceSession(source, sess_options=so, providers=providers)

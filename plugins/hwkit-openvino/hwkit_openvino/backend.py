@@ -18,6 +18,8 @@ _GATHERS = {"Gather", "GatherElements", "GatherND"}
 # numpy dtypes OpenVINO's tensor .data cannot express faithfully (bf16 reads back as f16).
 _RAW = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2",  # -> ov.Type attribute
         "float8_e8m0fnu": "f8e8m0", "int4": "i4", "uint4": "u4", "float4_e2m1fn": "f4e2m1"}
+# hwkit's precision names -> OpenVINO's element types for INFERENCE_PRECISION_HINT.
+_PRECISIONS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 # Of those, the ones OpenVINO packs two to a byte (ml_dtypes keeps one per byte): bits per element.
 _PACKED_BITS = {"int4": 4, "uint4": 4, "float4_e2m1fn": 4}
 
@@ -27,19 +29,21 @@ class OpenVinoOptions(BackendOptions):
     """Options of the openvino backend.
 
     Attributes:
-        precision: INFERENCE_PRECISION_HINT; f32 keeps results comparable with other backends.
+        precision: the INFERENCE_PRECISION_HINT, in hwkit's vocabulary (mapped by ``_PRECISIONS``);
+            fp32 keeps results comparable with other backends.
         hint: PERFORMANCE_HINT; latency serves one request at a time.
     """
 
-    precision: Literal["f32", "f16", "bf16"] = "f32"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     hint: Literal["latency", "throughput"] = "latency"
 
 
-class OpenVinoBackend(Backend):
+class OpenVinoBackend(Backend[OpenVinoOptions]):
     """Runs the graph with OpenVINO on each device its Core reports."""
 
     name = "openvino"
     Options = OpenVinoOptions
+    requires = ("openvino",)
     install_hint = "pip install openvino"
 
     def __init__(self) -> None:
@@ -52,13 +56,6 @@ class OpenVinoBackend(Backend):
 
             self._core = ov.Core()
         return self._core
-
-    def unavailable_reason(self) -> str | None:
-        try:
-            import openvino  # noqa: F401
-        except ImportError as e:
-            return f"openvino cannot be imported: {e}"
-        return None
 
     def devices(self) -> list[Device]:
         found = []
@@ -76,9 +73,7 @@ class OpenVinoBackend(Backend):
 
         return {"openvino": ov.__version__}
 
-    def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
-        if not isinstance(options, OpenVinoOptions):
-            options = OpenVinoOptions(threads=options.threads)
+    def compile(self, model: Model, device: Device, options: OpenVinoOptions) -> Executable:
         return OpenVinoExecutable(model, device, options, self.core)
 
 
@@ -88,7 +83,7 @@ class OpenVinoExecutable(Executable):
 
         super().__init__(model, device, options)
         config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": options.precision,
+            "INFERENCE_PRECISION_HINT": _PRECISIONS[options.precision],
             "PERFORMANCE_HINT": options.hint.upper(),
         }
         if options.threads:

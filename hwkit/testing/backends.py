@@ -1,16 +1,35 @@
-"""A backend for tests that needs no runtime: onnx's reference evaluator, optionally perturbed."""
+"""Backends for wire-testing without any runtime (as httpx ships ``MockTransport``): onnx's
+reference evaluator behind hwkit's plugin contract.
+
+- ``fake``: runs the graph; ``-o fake.scale=2`` multiplies every output (a backend that
+  disagrees), so parity reporting can be tested.
+- ``timed``: every run sleeps ``delay`` seconds (``first_delay`` more the first time), so timing
+  statistics can be checked against the truth; its device ``gpu`` offers a device timer.
+- ``offline``: always unavailable, with a reason.
+
+Use them in a test with ``fake_backends()``::
+
+    from hwkit.testing.backends import fake_backends
+
+    with fake_backends():
+        result = hwkit.bench("mlp", ["fake", "timed"])
+"""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 from onnx.reference import ReferenceEvaluator
 
 import hwkit
 from hwkit import Backend, BackendOptions, Device, Executable, Model
+from hwkit.errors import CompileError
+from hwkit.plugins import Registry, registry, reset_registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +46,7 @@ class FakeExecutable(Executable):
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.calls += 1
         outputs = self.evaluator.run(None, dict(inputs))
-        scale = getattr(self.options, "scale", 1.0)
+        scale = getattr(self.options, "scale", 1.0)  # TimedOptions has none
         return {s.name: np.asarray(v * scale if scale != 1.0 else v) for s, v in zip(self.model.outputs, outputs)}
 
 
@@ -86,9 +105,22 @@ class OfflineBackend(Backend):
         return []
 
     def compile(self, model: Model, device: Device, options: BackendOptions) -> Executable:
-        raise AssertionError("never compiled: unavailable")
+        raise CompileError("the offline backend is never available, so it never compiles")
 
 
 @hwkit.hookimpl
-def hwkit_register_backends() -> list[type]:
+def hwkit_register_backends() -> list[type[Backend]]:
     return [FakeBackend, TimedBackend, OfflineBackend]
+
+
+@contextlib.contextmanager
+def fake_backends() -> Iterator[Registry]:
+    """The process's registry with the installed plugins plus ``fake``, ``timed`` and
+    ``offline``, for the duration of the block; the plugins are loaded afresh afterwards."""
+    reset_registry()
+    current = registry()
+    current.register(sys.modules[__name__], "hwkit.testing.backends")
+    try:
+        yield current
+    finally:
+        reset_registry()
