@@ -266,14 +266,14 @@ def test_row_18_unwritable_output_detected_before_the_run(capsys, monkeypatch, r
 
 
 def test_row_19_path_traversal_from_the_cli(capsys, tmp_path):
-    from tests.test_external_data import external_model
+    from tests.model.test_external_data import external_model
 
     path = tmp_path / "evil.onnx"
     onnx.save(external_model("../../../../../../etc/passwd"), path)
     code, _, err = cli(capsys, "run", str(path))
     assert code == 2
     one_error_line(err, "outside the model's folder; refused for safety")
-    # Row 19's no-read-before-refusal and row 20 (over 2 GB): tests/test_external_data.py
+    # Row 19's no-read-before-refusal and row 20 (over 2 GB): tests.model.test_external_data.py
 
 
 # -- safety of files read and written ---------------------------------------------------------

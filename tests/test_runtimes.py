@@ -1,4 +1,6 @@
-"""The onnxruntime and openvino backends against PyTorch's own outputs on the built-in models."""
+"""Every runtime backend (parametrised) against PyTorch's own outputs on the built-in models, and
+the input and output kinds they must all handle. Each plugin's own options and its conformance
+class live in the plugin's tests folder."""
 
 from __future__ import annotations
 
@@ -8,16 +10,11 @@ import pytest
 import hwkit
 from hwkit.errors import UnsupportedOpError
 from hwkit.model.zoo import BUILTIN_MODELS
+from hwkit.testing import require_backend
 from tests.helpers import unknown_ops_model
 
 torch = pytest.importorskip("torch")
 RUNTIMES = ["onnxruntime", "openvino"]
-
-
-def require(backend: str) -> None:
-    info = next((b for b in hwkit.backends() if b.name == backend), None)
-    if info is None or info.status != "available":
-        pytest.skip(f"backend {backend} not available: {info.reason if info else 'not installed'}")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +34,7 @@ def torch_references():
 @pytest.mark.parametrize("backend", RUNTIMES)
 @pytest.mark.parametrize("name", list(BUILTIN_MODELS))
 def test_matches_pytorch(backend, name, torch_references):
-    require(backend)
+    require_backend(backend)
     model, inputs, expected = torch_references[name]
     with hwkit.compile(model, backend, threads=2) as exe:
         (actual,) = exe.run(inputs).values()
@@ -47,7 +44,7 @@ def test_matches_pytorch(backend, name, torch_references):
 
 @pytest.mark.parametrize("backend", RUNTIMES)
 def test_unsupported_ops_are_listed_at_compile(backend):
-    require(backend)
+    require_backend(backend)
     with pytest.raises(UnsupportedOpError) as caught:
         hwkit.compile(unknown_ops_model(), backend)
     assert set(caught.value.ops) == {"com.example.Frobnicate", "com.example.Twiddle"}
@@ -56,7 +53,7 @@ def test_unsupported_ops_are_listed_at_compile(backend):
 
 @pytest.mark.parametrize("backend", RUNTIMES)
 def test_scalar_and_bfloat16_inputs(backend):
-    require(backend)
+    require_backend(backend)
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -78,7 +75,7 @@ def test_scalar_and_bfloat16_inputs(backend):
 
 @pytest.mark.parametrize("backend", RUNTIMES)
 def test_unused_input_is_fed_by_name(backend):
-    require(backend)
+    require_backend(backend)
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -92,23 +89,6 @@ def test_unused_input_is_fed_by_name(backend):
     with hwkit.compile(proto, backend) as exe:
         y = exe.run({"unused": np.ones(2, np.float32), "used": np.array([1, 2], np.float32)})["y"]
     np.testing.assert_array_equal(y, [-1, -2])
-
-
-def test_onnxruntime_options():
-    require("onnxruntime")
-    with hwkit.compile(hwkit.Model.builtin("mlp"), "onnxruntime", optimization="disable", spinning="false") as exe:
-        assert exe.options.optimization == "disable" and exe.options.spinning is False
-    with pytest.raises(hwkit.OptionError, match="optimization must be one of"):
-        hwkit.compile(hwkit.Model.builtin("mlp"), "onnxruntime", optimization="max")
-
-
-def test_openvino_options():
-    require("openvino")
-    with hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="fp32", hint="throughput") as exe:
-        assert str(exe.compiled.get_property("PERFORMANCE_HINT")).endswith("THROUGHPUT")
-        assert exe.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"  # mapped from fp32
-    with pytest.raises(hwkit.OptionError, match="precision must be one of fp32, fp16, bf16"):
-        hwkit.compile(hwkit.Model.builtin("mlp"), "openvino", precision="f32")  # OpenVINO's own name: refused
 
 
 def sequence_model():
@@ -128,7 +108,7 @@ def sequence_model():
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "cpu"])
 def test_sequence_inputs_and_outputs(backend):
-    require(backend)
+    require_backend(backend)
     xs, x = [np.array([1, 2], np.float32)], np.array([3, 4], np.float32)
     with hwkit.compile(sequence_model(), backend) as exe:
         out = exe.run({"xs": xs, "x": x})
@@ -137,9 +117,3 @@ def test_sequence_inputs_and_outputs(backend):
 
     (agreement, _) = compare_outputs(out, {"ys": [a + 1e-3 for a in out["ys"]], "n": out["n"]})
     assert agreement.shape_ok and 9e-4 < agreement.max_abs < 1.1e-3
-
-
-def test_openvino_refuses_sequences_at_compile():
-    require("openvino")
-    with pytest.raises(hwkit.CompileError, match="openvino takes tensors only, not xs: seq"):
-        hwkit.compile(sequence_model(), "openvino")

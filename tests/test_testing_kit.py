@@ -13,19 +13,11 @@ import onnx
 import pytest
 
 import hwkit
-from hwkit.testing import BackendConformance, small_graphs
+from hwkit.testing import small_graphs
 from hwkit.testing.onnx_backend import make_onnx_backend
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class TestOnnxRuntimeConformance(BackendConformance):
-    backend = "onnxruntime"
-
-
-class TestOpenVinoConformance(BackendConformance):
-    backend = "openvino"
 
 
 # -- the kit catches broken backends -------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BackendConformance", "assert_outputs_match", "reference_outputs", "small_graphs"]
+__all__ = ["BackendConformance", "assert_outputs_match", "reference_outputs", "require_backend", "small_graphs"]
 
 
 def __getattr__(name: str) -> Any:

@@ -41,6 +41,19 @@ from hwkit.plugins import BackendInfo, registry
 BUILTIN_MODELS = tuple(zoo.BUILTIN_MODELS)
 
 
+# -- helpers for tests of backends ------------------------------------------------------------
+
+def require_backend(name: str) -> BackendInfo:
+    """The installed backend ``name``; the calling test is skipped, with the reason, when it is
+    missing or cannot run here (never silently passed)."""
+    info = registry().backends.get(name)
+    if info is None:
+        pytest.skip(f"backend '{name}' is not installed")
+    if info.status != "available":
+        pytest.skip(f"backend '{name}' is {info.status}: {info.reason}")
+    return info
+
+
 # -- reference outputs and small graphs -------------------------------------------------------
 
 def reference_outputs(model: Model, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -73,16 +73,6 @@ def test_batch_sweep_needs_a_dynamic_batch(fake_registry):
         bench(add_relu_model(), ["fake"], BenchSettings(**QUICK, batches=[2]))
 
 
-def test_csv_and_markdown(fake_registry, tmp_path):
-    result = bench(add_relu_model(), ["onnxruntime", "fake"], BenchSettings(**QUICK))
-    csv_text = result.to_csv(str(tmp_path / "r.csv"))
-    header, *rows = csv_text.strip().splitlines()
-    assert header.startswith("backend,device,batch,status,median_s") and len(rows) == 2
-    assert (tmp_path / "r.csv").read_text() == csv_text
-    markdown = result.to_markdown()
-    assert "| onnxruntime | cpu | 1 |" in markdown and "reference" in markdown
-
-
 def test_flops_of_the_builtins_are_what_the_architectures_say():
     from hwkit import Model
     from hwkit.model.flops import count_flops
@@ -92,23 +82,3 @@ def test_flops_of_the_builtins_are_what_the_architectures_say():
     assert count_flops(mlp, {"x": (8, 784)}) == 8 * 2 * (784 * 128 + 128 * 10)
     cnn = Model.builtin("cnn")
     assert 3.5e9 < count_flops(cnn, {"x": (1, 3, 224, 224)}) < 3.8e9  # ResNet-18: ~1.8 GMAC
-
-
-def test_compare_exit_codes(tmp_path):
-    def result_file(name, median, low, high):
-        data = {"schema": "hwkit.bench/1", "model": {"name": "m", "sha256": "abc"},
-                "results": [{"backend": "onnxruntime", "device": "cpu", "batch": 1, "status": "ok",
-                             "latency_s": {"median": median, "ci_low": low, "ci_high": high}}]}
-        path = tmp_path / name
-        path.write_text(json.dumps(data))
-        return str(path)
-
-    base = result_file("a.json", 0.010, 0.0099, 0.0101)
-    noisy = result_file("b.json", 0.0102, 0.0098, 0.0106)
-    slower = result_file("c.json", 0.013, 0.0129, 0.0131)
-    assert run_cli("compare", base, noisy).returncode == 0
-    worse = run_cli("compare", base, slower)
-    assert worse.returncode == 1 and "REGRESSED" in worse.stdout and "+30.0%" in worse.stdout
-    assert run_cli("compare", base, slower, "--threshold", "0.5").returncode == 0
-    bad = run_cli("compare", base, str(tmp_path / "missing.json"))
-    assert bad.returncode == 2 and "result file not found" in bad.stderr

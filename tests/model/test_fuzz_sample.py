@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_model_load.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_model_load.py"
 
 
 def load_fuzzer(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
