@@ -34,3 +34,12 @@ def test_writing_plugins_guide_names_the_tools() -> None:
     for needed in ("[project.entry-points.hwkit]", "BackendConformance", "hwkit backends", "hwkit bench",
                    "scripts/conformance.py", "--hwkit-backend", "UnsupportedOpError"):
         assert needed in text, f"docs/writing-plugins.md does not mention {needed}"
+
+
+def test_the_architecture_doc_names_every_package_and_top_level_module() -> None:
+    text = (DOCS / "architecture.md").read_text()
+    core = DOCS.parent / "hwkit"
+    names = [p.name for p in core.glob("*.py") if p.name != "__init__.py"]
+    names += [f"{p.name}/" for p in core.iterdir() if (p / "__init__.py").exists()]
+    missing = [name for name in sorted(names) if name not in text]
+    assert not missing, f"docs/architecture.md does not place {missing} in 'Where things live'"

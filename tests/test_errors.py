@@ -392,3 +392,15 @@ def test_row_17_ctrl_c_keeps_results_prints_the_table_exits_130(tmp_path, static
     assert records["sleeper"]["status"] == "interrupted"
     assert "onnxruntime" in out and "interrupted" in out  # the table of what was measured
     assert "Traceback" not in err
+
+
+def test_row_21_compare_refuses_a_result_of_another_kind(capsys, tmp_path):
+    check = tmp_path / "check.json"
+    check.write_text(json.dumps({"schema": "hwkit.check/1", "passed": True}))
+    truncated = tmp_path / "cut.json"
+    truncated.write_text('{"schema": "hwkit.bench/1", "results": [')
+    assert main(["compare", str(check), str(check)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a hwkit.check/1 result, not hwkit.bench/1; write one with hwkit bench --json" in err
+    assert main(["compare", str(truncated), str(truncated)]) == 2
+    assert "is not a readable JSON result" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -53,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-isolation", action="store_true",
                         help="run every backend in this process (faster start; a crash ends the run)")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
-                        help="a backend option, e.g. openvino.precision=f16 (repeatable)")
+                        help="a backend option, e.g. openvino.precision=fp16 (repeatable)")
     parser.add_argument("--json", metavar="PATH", help="write the full result as JSON (schema hwkit.bench/1)")
     parser.add_argument("--csv", metavar="PATH", help="write one CSV row per backend and batch size")
     parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
@@ -80,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         result = bench(args.model, split_list(args.backends), settings, progress=update, reference=args.reference)
     print_whole(result.table())
     stdout.print(result.summary_line(), highlight=False)
-    writers = {"json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot}
+    writers: dict[str, Callable[[str], object]] = {
+        "json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot,
+    }
     for kind, path in outputs.items():
         writers[kind](path)
         stderr.print(f"wrote {path}", highlight=False)
@@ -116,7 +119,7 @@ def require_matplotlib() -> None:
 class _progress:
     """A transient progress bar on stderr, one line per backend."""
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self) -> Callable[[str, str, float], None]:
         self.bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), TimeElapsedColumn(),
                             console=stderr, transient=True)
         self.tasks: dict[str, TaskID] = {}

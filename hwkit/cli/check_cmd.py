@@ -42,12 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="generated input sets, seeds SEED.. (default %(default)s; --bisect uses one)")
     parser.add_argument("--precision", choices=list(TOLERANCES), default=defaults.precision,
                         help="tolerance profile (default %(default)s); a backend's own precision is an option, "
-                        "e.g. -o openvino.precision=f16")
+                        "e.g. -o openvino.precision=fp16")
     parser.add_argument("--atol", type=float, help="absolute tolerance (overrides the profile's)")
     parser.add_argument("--rtol", type=float, help="relative tolerance (overrides the profile's)")
     parser.add_argument("--threads", type=int, help="intra-op threads for every backend (default: each runtime's)")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
-                        help="a backend option, e.g. openvino.precision=f16 (repeatable)")
+                        help="a backend option, e.g. openvino.precision=fp16 (repeatable)")
     parser.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     add_model_arguments(parser)
     parser.set_defaults(handler=run)

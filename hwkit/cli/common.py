@@ -61,7 +61,7 @@ def parse_options(values: Sequence[str], per_backend: bool) -> Any:
         if per_backend:
             backend, dot, name = key.partition(".")
             if not dot or not name:
-                raise OptionError(f"-o takes BACKEND.NAME=VALUE here, e.g. openvino.precision=f16; got '{value}'")
+                raise OptionError(f"-o takes BACKEND.NAME=VALUE here, e.g. openvino.precision=fp16; got '{value}'")
             nested.setdefault(backend, {})[name] = setting
         else:
             flat[key] = setting
