@@ -17,3 +17,4 @@ hookimpl = pluggy.HookimplMarker("hwkit")
 @hookspec
 def hwkit_register_backends() -> list[type[Backend]]:
     """Return the Backend subclasses this plugin provides (an empty list is fine)."""
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations

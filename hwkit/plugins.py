@@ -196,8 +196,8 @@ class Registry:
                     problem = f"{cls.__name__}() raised {type(e).__name__}: {e}"
             if problem:
                 self._fail(info, problem)
-                if not isinstance(name, str) or not name:
-                    continue
+            if not isinstance(name, str) or not name:  # only with a problem: it was reported
+                continue
             entry = BackendInfo(name, info.name, info.distribution, info.version, backend, problem)
             info.backends.append(name)
             self._claims.setdefault(name, []).append(entry)

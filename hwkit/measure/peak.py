@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hwkit._files import atomic_write, cache_dir
@@ -27,7 +28,7 @@ def peak_gflops(kind: str = "cpu", threads: int = 1, refresh: bool = False) -> d
     key = hashlib.sha256(f"{cpu_name()}|{kind}|{threads}|{MATRIX}".encode()).hexdigest()[:16]
     path = cache_dir("peak") / f"{kind}-{threads}-{key}.json"
     if path.exists() and not refresh:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return json.loads(path.read_text())
     command = [sys.executable, "-m", "hwkit.measure.peak", kind, str(threads)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -41,7 +42,7 @@ def peak_gflops(kind: str = "cpu", threads: int = 1, refresh: bool = False) -> d
         previous = json.loads(path.read_text())
         figure = max(figure, previous, key=lambda f: f["gflops"])
     atomic_write(path, json.dumps(figure))
-    return figure  # type: ignore[no-any-return]
+    return figure
 
 
 def _measure(kind: str, threads: int) -> dict[str, Any]:
@@ -51,6 +52,8 @@ def _measure(kind: str, threads: int) -> dict[str, Any]:
         import torch
     except ImportError:
         torch = None  # type: ignore[assignment]
+    run: Callable[[], object]  # one matrix multiply
+    sync: Callable[[], object]  # waits until it has finished
     if kind != "cpu":
         if torch is None or not torch.cuda.is_available():
             raise SystemExit("a GPU peak needs torch with CUDA")

@@ -64,6 +64,8 @@ def export_torch(
                 ) from e
     finally:
         module.train(was_training)
+    if program is None:  # only the legacy exporter (dynamo=False) returns nothing
+        raise ModelError(f"torch.onnx.export returned no program for {type(module).__name__}")
     proto = program.model_proto
     atomic_write(cached, proto.SerializeToString())
     return proto

@@ -33,5 +33,5 @@ def save_arrays(arrays: dict[str, Any]) -> bytes:
         elif value is not None:
             flat[name] = np.asarray(value)
     buffer = io.BytesIO()
-    np.savez(buffer, **flat)
+    np.savez(buffer, allow_pickle=True, **flat)  # numpy's default, named so no array stands for it
     return buffer.getvalue()

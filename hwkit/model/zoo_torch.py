@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,8 +47,9 @@ class ResNet18Like(nn.Module):
             if isinstance(m, nn.BatchNorm2d):
                 nn.init.uniform_(m.weight, 0.5, 1.5)
                 nn.init.uniform_(m.bias, -0.1, 0.1)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
+                # Running statistics are tracked by default (track_running_stats=True): never None here.
+                cast(torch.Tensor, m.running_mean).uniform_(-0.1, 0.1)
+                cast(torch.Tensor, m.running_var).uniform_(0.5, 1.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(x))

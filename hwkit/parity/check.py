@@ -39,7 +39,7 @@ class CheckSettings:
             It chooses how strict the test is; set a backend's own precision with ``options``.
         atol / rtol: override the profile's values.
         threads: intra-op threads for every backend (None: each runtime's default).
-        options: per backend name, its options (``{"openvino": {"precision": "f16"}}``).
+        options: per backend name, its options (``{"openvino": {"precision": "fp16"}}``).
     """
 
     seeds: int = 3
@@ -229,16 +229,19 @@ def compare_sets(
     agreement = []
     for name in reference[0]:
         refs = [s[name] for s in reference]
-        gots = [s.get(name) for s in actual]
-        bad = next((i for i, g in enumerate(gots) if g is None or g.shape != refs[i].shape), None)
+        found = [s.get(name) for s in actual]
+        bad = next((i for i, g in enumerate(found) if g is None or g.shape != refs[i].shape), None)
         if bad is not None:  # the first set whose shape differs gives the shape mismatch
-            got = gots[bad] if gots[bad] is not None else np.empty((0,))
+            missing = found[bad]
+            got = missing if missing is not None else np.empty((0,))
             agreement.append(compare_output(name, refs[bad], got, tol))
-        elif len({r.shape for r in refs}) == 1:
-            agreement.append(compare_output(name, np.stack(refs), np.stack(gots), tol))  # type: ignore[arg-type]
+            continue
+        gots = [g for g in found if g is not None]  # all of them: a missing one is a mismatch above
+        if len({r.shape for r in refs}) == 1:
+            agreement.append(compare_output(name, np.stack(refs), np.stack(gots), tol))
         else:  # data-dependent output shapes: compare the flattened sets (no top-k then)
-            flat = [np.concatenate([a.ravel() for a in arrays]) for arrays in (refs, gots)]  # type: ignore[union-attr]
-            agreement.append(compare_output(name, *flat, tol))
+            ref_flat, got_flat = (np.concatenate([a.ravel() for a in arrays]) for arrays in (refs, gots))
+            agreement.append(compare_output(name, ref_flat, got_flat, tol))
     return agreement
 
 

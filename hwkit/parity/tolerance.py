@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from hwkit.backend import Precision
 from hwkit.errors import OptionError
 
 
@@ -20,7 +21,7 @@ class Tolerance:
         atol / rtol: absolute and relative tolerance.
     """
 
-    profile: str
+    profile: Precision
     atol: float
     rtol: float
 
@@ -34,8 +35,9 @@ class Tolerance:
         return dataclasses.asdict(self)
 
 
-# Whole-network tolerances per precision profile. Why these values: docs/parity.md.
-TOLERANCES: dict[str, Tolerance] = {
+# Whole-network tolerances per precision, one for each of hwkit.backend.PRECISIONS. Why these
+# values: docs/parity.md.
+TOLERANCES: dict[Precision, Tolerance] = {
     "fp32": Tolerance("fp32", atol=1e-4, rtol=1e-3),
     "fp16": Tolerance("fp16", atol=1e-2, rtol=1e-2),
     "bf16": Tolerance("bf16", atol=5e-2, rtol=5e-2),
@@ -45,7 +47,7 @@ TOLERANCES: dict[str, Tolerance] = {
 
 def tolerance(precision: str = "fp32", atol: float | None = None, rtol: float | None = None) -> Tolerance:
     """The profile's tolerance for ``precision``, with ``atol`` / ``rtol`` overriding its values."""
-    base = TOLERANCES.get(precision)
+    base = TOLERANCES.get(precision)  # type: ignore[call-overload]  # any str: unknown ones are refused below
     if base is None:
         raise OptionError(f"unknown precision '{precision}'; choose one of {', '.join(TOLERANCES)}")
     return Tolerance(

@@ -40,11 +40,12 @@ class Job:
 
     ``function`` ("package.module:name") is called as
     ``function(model, target, record, progress, **arguments)`` and fills ``record``; naming it
-    by path keeps the runner below the scenarios that define such functions.
+    by path keeps the runner below the scenarios that define such functions. ``model`` is None
+    only in the copy pickled for a child process, which receives the model beside it.
     """
 
     function: str
-    model: Model
+    model: Model | None
     target: str
     record: RunRecord
     arguments: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -60,6 +61,13 @@ class Launcher(Protocol):
         ...
 
 
+def job_model(job: Job) -> Model:
+    """The job's model; a job without one (the child's copy) cannot be launched again."""
+    if job.model is None:
+        raise ValueError(f"job for {job.target} carries no model: it was prepared for a child process")
+    return job.model
+
+
 def call(job: Job, model: Model, progress: Progress | None) -> None:
     """Resolve the job's function and call it (both launchers and the worker use this)."""
     module, _, name = job.function.partition(":")
@@ -72,7 +80,7 @@ class InlineLauncher:
 
     def launch(self, job: Job, progress: Progress | None = None) -> RunRecord:
         try:
-            call(job, job.model, progress)
+            call(job, job_model(job), progress)
         except Exception as e:  # recorded: one backend's failure is never the run's end
             record_failure(job.record, e)
         return job.record
@@ -82,7 +90,7 @@ class ProcessLauncher:
     """In a child process of its own, with a deadline (the module docstring says why)."""
 
     def launch(self, job: Job, progress: Progress | None = None) -> RunRecord:
-        model = job.model
+        model = job_model(job)
         payload = {
             "job": dataclasses.replace(job, model=None),  # the model travels as a path or bytes
             "model": str(model.path) if model.path else model.serialized,

@@ -22,6 +22,7 @@ import sys
 import dataclasses
 import time
 from collections.abc import Iterator, Mapping
+from typing import ClassVar
 
 import numpy as np
 from onnx.reference import ReferenceEvaluator
@@ -50,9 +51,9 @@ class FakeExecutable(Executable):
         return {s.name: np.asarray(v * scale if scale != 1.0 else v) for s, v in zip(self.model.outputs, outputs)}
 
 
-class FakeBackend(Backend):
+class FakeBackend(Backend[BackendOptions]):
     name = "fake"
-    Options = FakeOptions
+    Options: ClassVar[type[BackendOptions]] = FakeOptions  # ClassVar: TimedBackend sets another
 
     def devices(self) -> list[Device]:
         return [Device("cpu", "cpu", "the reference evaluator")]

@@ -44,7 +44,9 @@ class HwkitBackendRep(onnx.backend.base.BackendRep):
         self._positional = proto_inputs
         self._fed = fed
 
-    def run(self, inputs: Any, **kwargs: Any) -> list[np.ndarray]:  # noqa: ARG002 - ONNX's signature
+    # onnx annotates tuple[Any, ...], but its runner takes any sequence (list(rep.run(...))) and
+    # backends (onnxruntime's too) return lists; hwkit keeps the list it documents.
+    def run(self, inputs: Any, **kwargs: Any) -> list[np.ndarray]:  # type: ignore[override]  # noqa: ARG002
         """Run once; ``inputs`` is a list (graph input order), a dict, or one array."""
         if isinstance(inputs, Mapping):
             named = dict(inputs)
@@ -98,15 +100,15 @@ def make_onnx_backend(name: str, device: str | Device | None = None) -> type[onn
             return HwkitBackendRep(hwkit.compile(model, name, device=_device(device), **kwargs))
 
         @classmethod
-        def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",
-                      **kwargs: Any) -> list[np.ndarray]:
+        def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",  # type: ignore[override]
+                      **kwargs: Any) -> list[np.ndarray]:  # a list: see HwkitBackendRep.run
             with cls.prepare(model, device, **kwargs).executable as executable:
                 return HwkitBackendRep(executable).run(inputs)
 
         @classmethod
-        def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU",
+        def run_node(cls, node: onnx.NodeProto, inputs: Any, device: str = "CPU",  # type: ignore[override]
                      outputs_info: Sequence[tuple[Any, tuple[int, ...]]] | None = None,
-                     **kwargs: Any) -> list[np.ndarray]:
+                     **kwargs: Any) -> list[np.ndarray]:  # a list: see HwkitBackendRep.run
             """Wrap ``node`` in a one-node graph and run it (ONNX's run_node contract)."""
             if outputs_info is None:
                 raise ModelError("run_node needs outputs_info (dtype and shape of each output) "

@@ -17,8 +17,8 @@ from hwkit.backend import refuse_unknown_domains
 from hwkit.errors import BackendUnavailableError, CompileError, ExecutionError, ModelError, UnsupportedOpError
 from hwkit.system import cpu_name
 
-# Execution provider -> the device prefix users type ("onnxruntime:cuda:0").
-PROVIDERS = {
+# Execution provider -> the device prefix users type ("onnxruntime:cuda:0") and the device's kind.
+PROVIDERS: dict[str, tuple[str, Literal["cpu", "gpu", "npu", "other"]]] = {
     "CPUExecutionProvider": ("cpu", "cpu"),
     "CUDAExecutionProvider": ("cuda:0", "gpu"),
     "TensorrtExecutionProvider": ("tensorrt:0", "gpu"),
@@ -68,7 +68,7 @@ class OnnxRuntimeBackend(Backend[OnnxRuntimeOptions]):
         for provider in ort.get_available_providers():
             if provider in PROVIDERS:
                 name, kind = PROVIDERS[provider]
-                found.append(Device(name, kind, cpu_name() if kind == "cpu" else provider))  # type: ignore[arg-type]
+                found.append(Device(name, kind, cpu_name() if kind == "cpu" else provider))
         # The CPU provider is always last in ORT's list; users expect it as the default here.
         return sorted(found, key=lambda d: d.kind != "cpu")
 
@@ -143,7 +143,7 @@ class OnnxRuntimeExecutable(Executable):
         return outputs
 
     def close(self) -> None:
-        self.session = None  # type: ignore[assignment]
+        self.session = None
         super().close()
 
 
@@ -163,8 +163,8 @@ def _copy_in(value: Any, array: np.ndarray, dtype: str) -> None:
     bits = PACKED_BITS.get(dtype)
     if bits:
         per_byte = 8 // bits
-        codes = np.pad(codes & ((1 << bits) - 1), (0, -codes.size % per_byte)).reshape(-1, per_byte)
-        codes = np.bitwise_or.reduce(codes << (bits * np.arange(per_byte, dtype=np.uint8)), axis=1).astype(np.uint8)
+        groups = np.pad(codes & ((1 << bits) - 1), (0, -codes.size % per_byte)).reshape(-1, per_byte)
+        codes = np.bitwise_or.reduce(groups << (bits * np.arange(per_byte, dtype=np.uint8)), axis=1).astype(np.uint8)
     if codes.size:
         ctypes.memmove(value.data_ptr(), codes.ctypes.data, codes.nbytes)
 
