@@ -11,7 +11,7 @@ from hwkit.measure.bench import bench
 from hwkit.measure.settings import BenchSettings
 from hwkit._files import check_writable
 from hwkit.cli.common import (
-    add_model_arguments,
+    add_run_arguments,
     parse_dims,
     parse_options,
     parse_shapes,
@@ -23,20 +23,13 @@ from hwkit.cli.common import (
     stdout,
 )
 from hwkit.errors import OptionError
-from hwkit.model.zoo import DEFAULT_MODEL
-from hwkit.runner.plan import DEFAULT_REFERENCE
 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     defaults = BenchSettings()
     parser = sub.add_parser("bench", help="measure latency on every backend and compare outputs")
-    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
-                        help=f"an .onnx file or a built-in model (default: {DEFAULT_MODEL})")
-    parser.add_argument("-b", "--backends", help="comma list of BACKEND[:DEVICE] (default: every available one)")
-    parser.add_argument("--reference", help=f"the backend whose outputs the others are compared with (default: "
-                        f"{DEFAULT_REFERENCE} if available, run untimed when not chosen; else the first chosen)")
-    parser.add_argument("--threads", type=int, help="intra-op threads for every backend (default: physical cores)")
+    add_run_arguments(parser, threads_default="physical cores", reference="run once untimed when not chosen")
     parser.add_argument("--min-time", type=float, default=defaults.min_time, help="timed seconds at least (%(default)s)")
     parser.add_argument("--min-iters", type=int, default=defaults.min_iters, help="timed runs at least (%(default)s)")
     parser.add_argument("--max-time", type=float, default=defaults.max_time, help="stop timing after this many seconds (%(default)s)")
@@ -49,17 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="throughput mode: sweep these batch sizes over the dynamic batch dimension")
     parser.add_argument("--timeout", type=float, default=defaults.timeout,
                         help="seconds one backend may take before it is stopped (%(default)s)")
-    parser.add_argument("--precision", default=defaults.precision, choices=["fp32", "fp16", "bf16", "int8"],
-                        help="tolerance profile the parity column judges by (%(default)s)")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run every backend in this process (faster start; a crash ends the run)")
-    parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
-                        help="a backend option, e.g. openvino.precision=fp16 (repeatable)")
     parser.add_argument("--json", metavar="PATH", help="write the full result as JSON (schema hwkit.bench/1)")
     parser.add_argument("--csv", metavar="PATH", help="write one CSV row per backend and batch size")
     parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
     parser.add_argument("--plot", metavar="PATH.png", help="plot latency with CI whiskers (and throughput vs batch)")
-    add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
 

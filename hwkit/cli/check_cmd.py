@@ -9,7 +9,7 @@ import argparse
 from hwkit._files import check_writable
 from hwkit.parity.check import CheckSettings, check
 from hwkit.cli.common import (
-    add_model_arguments,
+    add_run_arguments,
     parse_dims,
     parse_options,
     parse_shapes,
@@ -19,7 +19,6 @@ from hwkit.cli.common import (
 )
 from hwkit.errors import OptionError
 from hwkit.parity.tolerance import TOLERANCES
-from hwkit.model.zoo import DEFAULT_MODEL
 from hwkit.runner.plan import DEFAULT_REFERENCE
 
 EXIT_MISMATCH = 1
@@ -30,26 +29,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     profiles = "; ".join(f"{t.profile}: atol {t.atol:g}, rtol {t.rtol:g}" for t in TOLERANCES.values())
     parser = sub.add_parser("check", help="compare every backend's outputs with a reference backend's",
                             description=f"Tolerance profiles ({profiles}). Exit 0: all agree; 1: a mismatch; 2: bad input.")
-    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
-                        help=f"an .onnx file or a built-in model (default: {DEFAULT_MODEL})")
-    parser.add_argument("-b", "--backends", help="comma list of BACKEND[:DEVICE] (default: every available one)")
-    parser.add_argument("--reference", help=f"the backend others are compared with (default: {DEFAULT_REFERENCE} "
-                        "if available, else the first chosen)")
+    add_run_arguments(parser, threads_default="each runtime's", reference="run even when not chosen")
     parser.add_argument("--bisect", action="store_true",
                         help="find the first node whose output differs between two backends (-b A,B)")
     parser.add_argument("--inputs", metavar="FILE.npz", help="compare on these inputs instead of generated ones")
     parser.add_argument("--seeds", type=int, default=defaults.seeds,
                         help="generated input sets, seeds SEED.. (default %(default)s; --bisect uses one)")
-    parser.add_argument("--precision", choices=list(TOLERANCES), default=defaults.precision,
-                        help="tolerance profile (default %(default)s); a backend's own precision is an option, "
-                        "e.g. -o openvino.precision=fp16")
     parser.add_argument("--atol", type=float, help="absolute tolerance (overrides the profile's)")
     parser.add_argument("--rtol", type=float, help="relative tolerance (overrides the profile's)")
-    parser.add_argument("--threads", type=int, help="intra-op threads for every backend (default: each runtime's)")
-    parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
-                        help="a backend option, e.g. openvino.precision=fp16 (repeatable)")
     parser.add_argument("--json", metavar="PATH", help="write the full report as JSON")
-    add_model_arguments(parser)
     parser.set_defaults(handler=run)
 
 

@@ -9,11 +9,31 @@ from typing import Any
 from rich.console import Console
 
 from hwkit.errors import OptionError
+from hwkit.model.zoo import DEFAULT_MODEL
+from hwkit.parity.tolerance import TOLERANCES
+from hwkit.runner.plan import DEFAULT_REFERENCE
 
 stdout = Console()
 stderr = Console(stderr=True)
 EXIT_BAD_INPUT = 2  # a hwkit error: bad input, or a backend that failed (after writing every result)
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, threads_default: str, reference: str) -> None:
+    """MODEL, -b, --reference, --threads, --precision, -o and the input flags: what every command
+    over several backends takes."""
+    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
+                        help=f"an .onnx file or a built-in model (default: {DEFAULT_MODEL})")
+    parser.add_argument("-b", "--backends", help="comma list of BACKEND[:DEVICE] (default: every available one)")
+    parser.add_argument("--reference", help=f"the backend whose outputs the others are compared with (default: "
+                        f"{DEFAULT_REFERENCE} if available, {reference}; else the first chosen)")
+    parser.add_argument("--threads", type=int, help=f"intra-op threads for every backend (default: {threads_default})")
+    parser.add_argument("--precision", choices=list(TOLERANCES), default="fp32",
+                        help="tolerance profile outputs are judged by (default %(default)s); a backend's own "
+                        "precision is an option, e.g. -o openvino.precision=fp16")
+    parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
+                        help="a backend option, e.g. openvino.precision=fp16 (repeatable)")
+    add_model_arguments(parser)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
