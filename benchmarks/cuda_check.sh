@@ -9,7 +9,7 @@ mkdir -p "$out"
 PY=${PY:-python3}
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$out/env.txt"
 $PY -m hwkit.cli backends | tee -a "$out/env.txt"
-$PY -m pytest -q -p no:logging plugins/hwkit-cuda/tests 2>&1 | tee "$out/tests.txt"
+$PY -m pytest -q -p no:logging plugins/hwkit-torch/tests/test_cuda_backend.py 2>&1 | tee "$out/tests.txt"
 for model in cnn encoder; do
   $PY -m hwkit.cli bench "$model" -b cuda,onnxruntime --batch 1,8,32 --min-time 2 --json "$out/bench-$model.json" 2>&1 | tee "$out/bench-$model.txt"
 done

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import torch
 
 from hwkit import Model
-from hwkit.fx import convert
 from hwkit.model.zoo import BUILTIN_MODELS
+from hwkit_torch.fx import convert
 
 
 def median_time(fn: Callable[[], object], seconds: float) -> float:

@@ -69,6 +69,10 @@ class UnsupportedOpError(CompileError):
             f"{listing}. Try another backend (hwkit backends) or re-export without these ops."
         )
 
+    def __reduce__(self) -> tuple[type[UnsupportedOpError], tuple[str, dict[str, list[str]]]]:
+        # Rebuilt from (backend, ops), not from the message: it crosses process boundaries.
+        return type(self), (self.backend, self.ops)
+
 
 class ExecutionError(HwkitError):
     """A compiled model failed while running."""

@@ -5,10 +5,10 @@ Usage::
 
     python scripts/conformance_fx.py [--filter REGEX] [--json PATH] [--jobs 2] [--timeout 60]
 
-Each case is converted with :func:`hwkit.fx.convert`, run with torch on the CPU and compared
-with the suite's expected outputs exactly as ``onnx.backend.test.runner`` does (same shape,
-same dtype, ``assert_allclose`` with the case's rtol/atol). Prints the pass count and the
-failures grouped by the op under test.
+Each case is converted with :func:`hwkit_torch.fx.convert` (the hwkit-torch plugin), run with
+torch on the CPU and compared with the suite's expected outputs exactly as
+``onnx.backend.test.runner`` does (same shape, same dtype, ``assert_allclose`` with the case's
+rtol/atol). Prints the pass count and the failures grouped by the op under test.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hwkit.fx.suite import load_cases, category, run_case  # noqa: E402
+from hwkit_torch.testing import category, load_cases, run_case  # noqa: E402
 
 
 def _worker(q_in: Any, q_out: Any) -> None:
@@ -34,9 +34,9 @@ def _worker(q_in: Any, q_out: Any) -> None:
     load_cases()
     import torch  # noqa: F401  (warm up before the per-case clock starts)
 
-    import hwkit.fx.registry as reg
+    from hwkit_torch.fx import supported_ops
 
-    reg.supported_ops()
+    supported_ops()  # imports the converter and every op handler
     q_out.put(("__ready__", "", ""))
     while True:
         name = q_in.get()

@@ -2,9 +2,10 @@
 the environment hwkit itself runs in (``sys.executable -m pip``), so that the plugin lands where
 hwkit will look for it, whichever ``pip`` is first on PATH.
 
-Short names map to distributions: ``onnxruntime`` -> ``hwkit-onnxruntime``. A name that already
-starts with ``hwkit-``, or that is a path or URL (it contains ``/`` or ``.`` before any version
-specifier), is passed to pip as it is.
+Short names map to distributions: ``onnxruntime`` -> ``hwkit-onnxruntime``, except the backends
+that share one distribution (``cpu`` and ``cuda`` both come from ``hwkit-torch``). A name that
+already starts with ``hwkit-``, or that is a path or URL (it contains ``/`` or ``.`` before any
+version specifier), is passed to pip as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from hwkit.errors import PluginError
 
 # Where the requirement's name ends and a version specifier or extras begin.
 _SPECIFIER = re.compile(r"[\[<>=!~;@ ]")
+# Backends whose distribution is not hwkit-<backend>: one distribution gives several backends.
+_SHARED_DISTRIBUTIONS = {"cpu": "hwkit-torch", "cuda": "hwkit-torch"}
 
 
 class InstallError(PluginError):
@@ -39,11 +42,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def distribution(name: str) -> str:
     """The pip requirement for a user's NAME: ``openvino`` -> ``hwkit-openvino``,
-    ``openvino==0.2`` -> ``hwkit-openvino==0.2``; hwkit-*, paths and URLs unchanged."""
+    ``openvino==0.2`` -> ``hwkit-openvino==0.2``, ``cuda`` -> ``hwkit-torch``; hwkit-*, paths
+    and URLs unchanged."""
     base = _SPECIFIER.split(name, maxsplit=1)[0]
     if not base or base.lower().startswith("hwkit-") or "/" in base or "." in base or base.lower() == "hwkit":
         return name
+    shared = _SHARED_DISTRIBUTIONS.get(base.lower())
+    if shared:
+        return shared + name[len(base):]
     return "hwkit-" + name
+
+
+def distributions(names: list[str]) -> list[str]:
+    """``distribution`` of each name, each requirement once (``cpu cuda`` -> ``hwkit-torch``)."""
+    return list(dict.fromkeys(distribution(n) for n in names))
+
+
+def also_removed(names: list[str]) -> list[str]:
+    """Backends not named that uninstalling ``names`` removes too: they share a distribution."""
+    named = {_SPECIFIER.split(n, maxsplit=1)[0].lower() for n in names}
+    dists = {_SHARED_DISTRIBUTIONS[b] for b in named if b in _SHARED_DISTRIBUTIONS} | named
+    return sorted(b for b, d in _SHARED_DISTRIBUTIONS.items() if d in dists and b not in named)
 
 
 def pip_command(action: str, names: list[str], upgrade: bool = False) -> list[str]:
@@ -53,12 +72,16 @@ def pip_command(action: str, names: list[str], upgrade: bool = False) -> list[st
         command.append("--yes")  # the CLI asked already by being called; pip must not prompt
     elif upgrade:
         command.append("--upgrade")
-    return command + [distribution(n) for n in names]
+    return command + distributions(names)
 
 
 def run(args: argparse.Namespace) -> int:
     command = pip_command(args.action, args.names, getattr(args, "upgrade", False))
-    targets = " ".join(distribution(n) for n in args.names)
+    targets = " ".join(distributions(args.names))
+    also = also_removed(args.names) if args.action == "uninstall" else []
+    if also:
+        stderr.print(f"note: this also removes backend(s) {', '.join(also)}, from the same distribution",
+                     highlight=False)
     if args.dry_run:
         stdout.print(shlex.join(command), highlight=False, markup=False, soft_wrap=True)
         return 0

@@ -74,3 +74,16 @@ def test_the_process_launcher_stops_a_job_at_its_timeout():
     job = Job("tests.runner.jobs:hang", hwkit.Model.load(add_relu_model()), "onnxruntime", record, timeout=1.0)
     ProcessLauncher().launch(job)
     assert record.status == "timeout" and "no result after 1 s" in record.error
+
+
+def test_every_hwkit_error_survives_a_process_boundary():
+    import inspect
+    import pickle
+
+    from hwkit import errors
+
+    for _, kind in inspect.getmembers(errors, lambda v: isinstance(v, type) and issubclass(v, errors.HwkitError)):
+        error = kind("onnxruntime", {"Foo": ["n1"]}) if kind is errors.UnsupportedOpError else kind("why")
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is kind and str(again) == str(error)
+    assert pickle.loads(pickle.dumps(errors.UnsupportedOpError("x", {"A": ["n"]}))).ops == {"A": ["n"]}

@@ -1,0 +1,60 @@
+"""The ``cpu`` backend: PyTorch on the CPU, running hwkit's conversion of the ONNX graph.
+
+Entry point of the ``cpu`` plugin. Imports no torch: torch and the converter are imported when
+a model is compiled, so that without torch the backend is listed as unavailable, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from hwkit import Backend, BackendOptions, Device, Executable, hookimpl
+from hwkit.system import cpu_name, package_version
+
+from hwkit_torch.options import CompileMode
+
+if TYPE_CHECKING:
+    from hwkit import Model
+
+__all__ = ["CpuBackend", "CpuOptions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuOptions(BackendOptions):
+    """Options of the cpu backend.
+
+    Attributes:
+        compile: torch.compile mode, or "off" for eager execution of the converted graph.
+    """
+
+    compile: CompileMode = "off"
+
+
+class CpuBackend(Backend[CpuOptions]):
+    """The converted graph, eager or torch.compile'd, on the CPU."""
+
+    name = "cpu"
+    Options = CpuOptions
+    requires = ("torch",)
+    install_hint = "pip install torch"
+
+    def devices(self) -> list[Device]:
+        return [Device("cpu", "cpu", cpu_name())]
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": package_version("torch") or "?"}
+
+    def compile(self, model: Model, device: Device, options: CpuOptions) -> Executable:
+        import torch
+
+        from hwkit_torch.executable import TorchGraphExecutable
+
+        if options.threads:
+            torch.set_num_threads(options.threads)  # per process: bench isolates each backend
+        return TorchGraphExecutable(model, device, options, backend=self.name)
+
+
+@hookimpl
+def hwkit_register_backends() -> list[type]:
+    return [CpuBackend]

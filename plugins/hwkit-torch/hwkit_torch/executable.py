@@ -1,0 +1,114 @@
+"""Running a converted graph with torch: the Executable both torch plugins (cpu, cuda) share.
+
+The graph is converted once (``hwkit_torch.fx.convert``), optionally wrapped in ``torch.compile``,
+and called under ``torch.inference_mode``. Inputs become tensors without a copy where numpy
+allows it (bfloat16 / float8 by bit view), and outputs come back as numpy arrays of the
+model's declared dtypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from hwkit.backend import BackendOptions, Device, Executable
+from hwkit.errors import CompileError, ExecutionError, HwkitError
+from hwkit_torch.fx.converter import convert
+from hwkit_torch.fx.dtypes import numpy_to_torch, torch_to_numpy
+from hwkit_torch.options import CompileMode
+
+if TYPE_CHECKING:
+    from hwkit import Model
+
+
+class TorchGraphExecutable(Executable):
+    """A converted ONNX graph on one torch device.
+
+    Subclasses set the device placement (``torch_device``), and may wrap the call
+    (``_forward``) to add autocast, CUDA graphs or device timing.
+    """
+
+    torch_device = torch.device("cpu")
+
+    def __init__(self, model: Model, device: Device, options: BackendOptions, backend: str) -> None:
+        super().__init__(model, device, options)
+        self.backend = backend
+        self.input_names = [s.name for s in model.inputs]
+        declared = {v.name: v.type.tensor_type.elem_type for v in model.proto.graph.output}
+        self.output_specs = [(s.name, s.dtype, declared.get(s.name)) for s in model.outputs]
+        graph = convert(_with_weights(model), backend=backend)  # raises UnsupportedOpError listing every op
+        try:
+            graph = graph.to(self.torch_device).eval()
+        except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
+            raise CompileError(f"{backend}: cannot place the graph on {device.name}: {e}") from e
+        mode: CompileMode = getattr(options, "compile", "off")  # cpu and cuda options have it
+        # The GraphModule, or torch.compile's wrapper of it (fullgraph: a graph break would
+        # silently fall back to eager for part of the model); None once closed.
+        self.module: Any = graph if mode == "off" else torch.compile(
+            graph, mode=None if mode == "default" else mode, fullgraph=True)
+
+    def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tensors = [self._value_to_device(inputs[name]) for name in self.input_names]
+        try:
+            with torch.inference_mode():
+                results = self._forward(tensors)
+        except HwkitError:
+            raise
+        except Exception as e:  # torch raises many kinds at run time; all mean "this run failed"
+            raise ExecutionError(f"{self.backend}: running '{self.model.name}' failed: "
+                                 f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+        return {name: self._value_to_numpy(t, dtype, elem) for (name, dtype, elem), t in zip(self.output_specs, results)}
+
+    def _forward(self, tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        return self.module(*tensors)
+
+    def _value_to_device(self, value: Any) -> Any:
+        """A tensor, a list of tensors (sequence input) or None (absent optional)."""
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [self._to_device(item) for item in value]
+        return self._to_device(value)
+
+    def _value_to_numpy(self, value: Any, dtype: str, elem_type: int | None) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            return [self._to_numpy(item, dtype, None) for item in value]
+        return self._to_numpy(value, dtype, elem_type)
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        if array.dtype.kind in "biuf" and array.dtype.name in _PLAIN and array.flags.writeable:
+            tensor = torch.from_numpy(array)  # no copy: the bench's arrays are not touched elsewhere
+        else:
+            tensor = numpy_to_torch(array)
+        return tensor.to(self.torch_device, non_blocking=True) if self.torch_device.type != "cpu" else tensor
+
+    @staticmethod
+    def _to_numpy(tensor: torch.Tensor, dtype: str, elem_type: int | None) -> np.ndarray:
+        # elem_type lets sub-byte carriers (int4 in int8, float4 in float32) come back as declared.
+        array = torch_to_numpy(tensor, elem_type)
+        return array if array.dtype.name == dtype else array.astype(dtype)
+
+    def close(self) -> None:
+        self.module = None
+        super().close()
+
+
+def _with_weights(model: Model) -> Any:
+    """The graph with every weight in memory: over 1 GiB, Model keeps external data in its files."""
+    import onnx
+    from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+    if model.path is None or not any(uses_external_data(t) for t in model.proto.graph.initializer):
+        return model.proto
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.proto)
+    load_external_data_for_model(proto, str(model.path.parent))  # locations were checked on load
+    return proto
+
+
+_PLAIN = {"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64"}
