@@ -43,3 +43,16 @@ def test_the_architecture_doc_names_every_package_and_top_level_module() -> None
     names += [f"{p.name}/" for p in core.iterdir() if (p / "__init__.py").exists()]
     missing = [name for name in sorted(names) if name not in text]
     assert not missing, f"docs/architecture.md does not place {missing} in 'Where things live'"
+
+
+def test_every_row_of_the_errors_doc_has_its_test() -> None:
+    """docs/errors.md promises what hwkit says for each row; a test named test_row_NN_ checks it."""
+    import re
+
+    rows = {int(n) for n in re.findall(r"^\| (\d+) \|", (DOCS / "errors.md").read_text(), re.M)}
+    root = DOCS.parent
+    sources = [p for folder in ("tests", "plugins", "examples") for p in (root / folder).rglob("test_*.py")]
+    tested = {int(n) for p in sources for n in re.findall(r"def test_row_(\d+)_", p.read_text())}
+    assert rows, "docs/errors.md has no numbered rows"
+    assert not rows - tested, f"rows without a test_row_NN_ test: {sorted(rows - tested)}"
+    assert not tested - rows, f"tests for rows docs/errors.md does not have: {sorted(tested - rows)}"
