@@ -1,7 +1,8 @@
 """The graph users bring and the inputs it gets.
 
 Owns: ``Model`` (load, validate, fingerprint), external-data vetting, input signatures
-(``specs``), seeded input generation (``inputs``), ``.npz`` input files (``npz``), torch export
+(``specs``), seeded input generation (``inputs``), tensor sizes and the memory check before
+inputs are drawn (``shapes``), ``.npz`` input files (``npz``), torch export
 (``export``), FLOP counting (``flops``) and the built-in demo models (``zoo``).
 
 May import: ``hwkit.errors``, ``hwkit._files``. Nothing here knows about backends, measuring,

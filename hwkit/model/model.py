@@ -14,8 +14,9 @@ import onnx
 
 from hwkit.errors import ModelError, first_line
 from hwkit.model.external import PARSE_ERRORS
-from hwkit.model.external import has_external, refuse_external, vet_external_data
-from hwkit.model.inputs import generate_inputs, index_bounds
+from hwkit.model.external import has_external, refuse_external, refuse_non_file, vet_external_data
+from hwkit.model.inputs import IndexRange, generate_inputs, index_ranges
+from hwkit.model.shapes import GraphSizes, check_memory, infer_shapes
 from hwkit.model.specs import TensorSpec, check_inputs, resolve_shapes
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # model's weights in memory next to the runtime's own copy.
 INLINE_EXTERNAL_LIMIT = 1 << 30
 _HASH_CHUNK = 1 << 22
+_SHAPE_CACHE = 8  # inferred graphs kept per model (a batch sweep infers one per batch size)
 
 
 class Model:
@@ -64,6 +66,8 @@ class Model:
         initialized = {init.name for init in graph.initializer}
         self.inputs = [TensorSpec.from_value_info(v) for v in graph.input if v.name not in initialized]
         self.outputs = [TensorSpec.from_value_info(v) for v in graph.output]
+        # Resolved input shapes -> every value's size and the index ranges they give.
+        self._sized: dict[tuple[Any, ...], tuple[GraphSizes, dict[str, IndexRange]]] = {}
         if not self.outputs:
             raise ModelError(f"model '{name}' has no outputs; nothing to run or compare")
 
@@ -105,6 +109,7 @@ class Model:
             )
         if path.is_dir():
             raise ModelError(f"{path} is a folder; pass the .onnx file inside it")
+        refuse_non_file(path, "pass an .onnx file")
         try:
             with path.open("rb") as handle:
                 head = handle.read(4)
@@ -156,7 +161,7 @@ class Model:
 
     @classmethod
     def builtin(cls, name: str) -> Model:
-        """One of the demo models defined in plain torch: ``mlp``, ``cnn``, ``encoder``."""
+        """One of the built-in demo models (built as ONNX, no torch): ``mlp``, ``cnn``, ``encoder``."""
         from hwkit.model.zoo import builtin_path
 
         path, default_dims = builtin_path(name)
@@ -229,10 +234,50 @@ class Model:
         dims: Mapping[str, int] | None = None,
         seed: int = 0,
     ) -> dict[str, np.ndarray]:
-        """Seeded random inputs that fit the graph (never zeros; indices within tables)."""
-        return generate_inputs(
-            self.inputs, self.resolve_shapes(shapes, dims), seed, index_bounds(self.proto.graph)
-        )
+        """Seeded random inputs that fit the graph (never zeros; indices within what they index).
+
+        Raises:
+            ModelError: a dimension is unset or does not fit the signature.
+            InputMemoryError: the run would not fit in the memory available (checked first).
+        """
+        resolved = self.resolve_shapes(shapes, dims)
+        self.check_memory(resolved, explicit=list(shapes or ()))
+        return generate_inputs(self.inputs, resolved, seed, self._sized_for(resolved)[1])
+
+    def check_memory(
+        self,
+        shapes: Mapping[str, tuple[int, ...]],
+        sets: int = 1,
+        explicit: Sequence[str] = (),
+        flags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Refuse, before anything is allocated, a run that would not fit in the memory
+        available: ``sets`` input sets of the resolved ``shapes``, one set of outputs and the
+        intermediate tensors alive at once (``shapes.check_memory``).
+
+        ``explicit``: inputs whose shape the caller gave whole (the error then names
+        ``--shape``); ``flags``: the flag that set a dimension, where not ``--dim NAME``
+        (``{"batch": "--batch"}``).
+
+        Raises:
+            InputMemoryError: naming the sizes, the bytes needed and available, and the fix.
+        """
+        check_memory(f"'{self.name}'", self.inputs, shapes, lambda: (self.sizes(shapes), self.proto.graph),
+                     self.outputs, sets, explicit, flags)
+
+    def sizes(self, shapes: Mapping[str, tuple[int, ...]]) -> GraphSizes:
+        """Every value's shape and element size when the inputs have the resolved ``shapes``
+        (onnx shape inference; None for an axis it cannot size)."""
+        return self._sized_for(shapes)[0]
+
+    def _sized_for(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[GraphSizes, dict[str, IndexRange]]:
+        key = tuple(sorted((name, tuple(shape)) for name, shape in shapes.items()))
+        if key not in self._sized:
+            if len(self._sized) >= _SHAPE_CACHE:
+                del self._sized[next(iter(self._sized))]
+            sizes = infer_shapes(self.proto, dict(key))
+            self._sized[key] = sizes, index_ranges(self.proto.graph, self.inputs, sizes.shapes)
+        return self._sized[key]
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Inputs as numpy arrays, checked against names, dtypes and shapes (ModelError if not)."""

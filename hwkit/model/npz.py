@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 
 from hwkit.errors import ModelError
+from hwkit.model.external import refuse_non_file
 
 
 def load_inputs(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Arrays by name from an .npz file (never unpickles objects)."""
+    """Arrays by name from an .npz file (never unpickles objects, never opens a device or FIFO)."""
+    refuse_non_file(path, "save inputs to a file with numpy.savez and pass that")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}

@@ -96,6 +96,7 @@ def make_input_sets(
         checked = model.check_inputs(arrays)
         return InputSets({k: tuple(v.shape) for k, v in checked.items()}, [checked], source)
     sizes = dict(dims or {})
+    flags: dict[str, str] = {}  # dimensions set by a flag other than --dim
     if batch is not None:
         name = batch_dim(model)
         if name is None:
@@ -104,8 +105,10 @@ def make_input_sets(
                 f"--batch needs a model whose first input has a dynamic leading dimension; "
                 f"{first or 'this model'} has none (re-export with a dynamic batch axis)"
             )
-        sizes[name] = batch
+        sizes[name], flags[name] = batch, "--batch"
     resolved = model.resolve_shapes(shapes, sizes)
+    # Every set at once, before the first is drawn: a run holds them all (bench rotates them).
+    model.check_memory(resolved, sets=count, explicit=list(shapes or ()), flags=flags)
     seeds = range(seed, seed + count)
     sets = [model.check_inputs(model.make_inputs(resolved, seed=k)) for k in seeds]
     described = f"seed {seed}" if count == 1 else f"seeds {seeds[0]}..{seeds[-1]}"

@@ -92,7 +92,7 @@ def test_integer_inputs_stay_inside_an_embedding_table():
 
 def test_unset_dynamic_dimension_names_the_fix():
     model = Model.load(add_relu_model(dynamic=True))
-    with pytest.raises(ModelError, match=r"dynamic dimension\(s\) left unset: 'x' axis 0 \('batch'\).*--shape x=1x4"):
+    with pytest.raises(ModelError, match=r"dynamic dimension\(s\) left unset: 'batch' \(x axis 0\).*--dim batch=1"):
         model.make_inputs()
     assert model.make_inputs(shapes={"x": (5, 4)})["x"].shape == (5, 4)
 
