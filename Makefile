@@ -6,7 +6,7 @@ STAMP := $(VENV)/.hwkit-setup
 PLUGINS := $(wildcard plugins/hwkit-*)
 EXAMPLE_PLUGIN := $(wildcard examples/hwkit-example-plugin)
 
-.PHONY: setup bench test typecheck conformance clean
+.PHONY: setup bench test test-no-torch typecheck conformance clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,21 @@ test: setup typecheck
 
 typecheck: setup
 	$(PY) -m mypy
+
+# A user's first run without torch (pip install hwkit hwkit-onnxruntime hwkit-openvino): a
+# throwaway virtual environment that cannot see .venv's or the system's torch, the pinned
+# packages, a bench of a built-in model from an empty cache, and tests/test_without_torch.py.
+NO_TORCH := build/no-torch
+test-no-torch:
+	rm -rf $(NO_TORCH)
+	$(PYTHON) -m venv $(NO_TORCH)/venv
+	$(NO_TORCH)/venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements-dev.txt \
+		-e . -e plugins/hwkit-onnxruntime -e plugins/hwkit-openvino pytest
+	@! $(NO_TORCH)/venv/bin/python -c "import torch" 2>/dev/null || { echo "torch is installed in $(NO_TORCH)/venv"; exit 1; }
+	HWKIT_CACHE_DIR=$(NO_TORCH)/cache $(NO_TORCH)/venv/bin/hwkit bench mlp \
+		--min-time 0.05 --min-iters 3 --warmup 1 --warmup-time 0 --target-ci 0
+	$(NO_TORCH)/venv/bin/python -m pytest -q -p no:cacheprovider tests/test_without_torch.py
+	rm -rf $(NO_TORCH)
 
 # ONNX's node test suite: the converter alone, then every installed backend through hwkit
 # (pass counts printed, and written into docs/conformance.md).

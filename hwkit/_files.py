@@ -1,21 +1,35 @@
 """Where hwkit keeps files between runs, and how it writes files: atomically (a crash never
 half-writes one) and, for JSON, strictly (one rule for NaN and Infinity).
 
+The cache holds derived data only, so it heals: every entry has a checksum beside it
+(``NAME.sha256``, in ``sha256sum`` format), and an entry that is missing its checksum, does not
+match it, or fails its owner's check is rebuilt with one warning (``cached``). A cache folder that
+cannot be used is replaced for the process by a temporary one, also with one warning.
+
 May import: ``hwkit.errors`` only.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import hashlib
 import json
 import math
 import os
+import shutil
+import stat
 import tempfile
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
 from hwkit.errors import OutputError
+
+Validate = Callable[[bytes], str | None]  # an entry's bytes -> why they are unusable, or None
 
 
 def _read_umask() -> int:
@@ -27,12 +41,153 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+_usable: set[Path] = set()  # cache folders already probed in this process
+_warned: set[Path] = set()  # unusable cache roots already warned about in this process
+
+
 def cache_dir(*parts: str) -> Path:
-    """The user cache folder (``HWKIT_CACHE_DIR`` overrides it), created on demand."""
-    root = os.environ.get("HWKIT_CACHE_DIR") or platformdirs.user_cache_dir("hwkit")
-    path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The user cache folder (``HWKIT_CACHE_DIR`` overrides it), created on demand.
+
+    When it cannot be used (the path is a file, under a file, or read-only), a temporary folder
+    stands in for the rest of the process, with one warning: a cache is not worth failing for
+    (only when no temporary folder can be made either, an ``OutputError`` says so).
+    """
+    root = Path(os.environ.get("HWKIT_CACHE_DIR") or platformdirs.user_cache_dir("hwkit"))
+    path = root.joinpath(*parts)
+    if path in _usable:
+        return path
+    problem = _unusable(path)
+    if problem is None:
+        _usable.add(path)
+        return path
+    temporary = _temporary_root(f"cache folder {path} cannot be used ({problem})")
+    fallback = temporary.joinpath(*parts)
+    fallback.mkdir(parents=True, exist_ok=True)
+    if root not in _warned:
+        _warned.add(root)
+        warnings.warn(
+            f"cache folder {path} cannot be used ({problem}); caching in {temporary} until this run "
+            "ends; set HWKIT_CACHE_DIR to a writable folder", stacklevel=2,
+        )
+    return fallback
+
+
+def _unusable(folder: Path) -> str | None:
+    """Why ``folder`` cannot hold cache files (after creating it if needed), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Writing is the only honest test: permission bits, ACLs, read-only mounts and root differ.
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror or e}"
+    return None
+
+
+def _temporary_root(why: str) -> Path:
+    """This process's stand-in cache folder, used because of ``why`` (named in the error when
+    there is none either)."""
+    try:
+        return _temporary_folder()
+    except OSError as e:
+        raise OutputError(
+            f"{why}, and no temporary folder can be made in {tempfile.gettempdir()} either "
+            f"({e.strerror or e}); set HWKIT_CACHE_DIR to a writable folder"
+        ) from e
+
+
+@functools.cache
+def _temporary_folder() -> Path:
+    """Private (0700), unpredictable, made once per process and removed at its exit."""
+    folder = Path(tempfile.mkdtemp(prefix="hwkit-cache-"))
+    atexit.register(shutil.rmtree, folder, True)  # ignore_errors: a child may still hold a file
+    return folder
+
+
+def cached(path: str | os.PathLike[str], build: Callable[[], bytes], validate: Validate | None = None) -> Path:
+    """The path of an intact cache entry: the one at ``path``, else ``build()``'s bytes written
+    there (with their checksum). Returns where the entry is: a temporary folder, with a warning,
+    when ``path`` cannot be written."""
+    if read_cached(path, validate) is not None:
+        return Path(path)
+    return write_cached(path, build())
+
+
+def read_cached(path: str | os.PathLike[str], validate: Validate | None = None) -> bytes | None:
+    """The bytes of the cache entry at ``path``, or None when there is none or it is unusable
+    (unreadable, no checksum, a checksum that does not match, or refused by ``validate``: each
+    said in one warning; the caller rebuilds it)."""
+    entry = Path(path)
+    try:
+        if not stat.S_ISREG(entry.stat().st_mode):  # a FIFO or /dev/zero would block or never end
+            _rebuilding(entry, "is not a regular file")
+            return None
+        data = entry.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        _rebuilding(entry, f"cannot be read ({e.strerror or e})")
+        return None
+    problem = _problem(entry, data, validate)
+    if problem:
+        _rebuilding(entry, problem)
+        return None
+    return data
+
+
+def _problem(entry: Path, data: bytes, validate: Validate | None) -> str | None:
+    recorded = _recorded_checksum(_checksum_path(entry))
+    if recorded is None:
+        return "has no readable checksum beside it"
+    if recorded != hashlib.sha256(data).hexdigest():
+        return "is corrupt or truncated (it does not match its checksum)"
+    problem = validate(data) if validate else None
+    return f"is not the entry expected ({problem})" if problem else None
+
+
+def write_cached(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write a cache entry and its checksum, each atomically; returns where the entry went: a
+    temporary folder, with a warning, when ``path`` cannot be written (say, a folder is there)."""
+    entry = Path(path)
+    try:
+        _write_entry(entry, data)
+    except OutputError as e:
+        cause = e.__cause__.strerror if isinstance(e.__cause__, OSError) else None
+        why = f"cannot write the cache entry {entry} ({cause or e})"
+        moved = _temporary_root(why) / entry.parent.name / entry.name
+        warnings.warn(f"{why}; caching it in {moved} until this run ends", stacklevel=2)
+        _write_entry(moved, data)
+        return moved
+    return entry
+
+
+def _write_entry(entry: Path, data: bytes) -> None:
+    # The checksum goes first: a process reading between the two writes finds no entry yet (two
+    # first runs filling the cache at once stay silent) or an old entry that does not match it
+    # (rebuilt); none trusts a half-written pair. sha256sum's format: `sha256sum -c` checks it.
+    atomic_write(_checksum_path(entry), f"{hashlib.sha256(data).hexdigest()}  {entry.name}\n")
+    atomic_write(entry, data)
+
+
+def _checksum_path(entry: Path) -> Path:
+    return entry.with_name(entry.name + ".sha256")
+
+
+def _recorded_checksum(checksum: Path) -> str | None:
+    """The digest a checksum file records, or None when there is no regular, readable one."""
+    try:
+        if not stat.S_ISREG(checksum.stat().st_mode):
+            return None
+        with checksum.open("rb") as handle:
+            words = handle.read(200).decode("ascii").split(maxsplit=1)
+    except (OSError, UnicodeDecodeError):
+        return None
+    return words[0] if words else None
+
+
+def _rebuilding(entry: Path, problem: str) -> None:
+    warnings.warn(f"cached {entry} {problem}; rebuilding it", stacklevel=3)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:

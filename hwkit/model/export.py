@@ -1,4 +1,5 @@
-"""Exporting torch modules to ONNX: quietly, and once (cached by what determines the result)."""
+"""Exporting torch modules to ONNX (``Model.from_torch``): quietly, and once (cached by what
+determines the result, in the self-healing cache of ``hwkit._files``)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from typing import Any
 
 import onnx
 
-from hwkit._files import atomic_write, cache_dir
+from hwkit._files import cache_dir, read_cached, write_cached
 from hwkit.errors import ModelError
+from hwkit.model.external import PARSE_ERRORS
 
-EXPORT_FORMAT = 1  # bump when the way hwkit exports changes, to invalidate old cache entries
+EXPORT_FORMAT = 2  # bump when the way hwkit exports or caches changes (2: entries carry checksums)
 
 
 def export_torch(
@@ -35,12 +37,10 @@ def export_torch(
         raise ModelError(f"from_torch needs a torch.nn.Module, got {type(module).__name__}")
     args = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
     key = export_key(module, args, (dynamic_shapes, input_names, output_names))
-    cached = cache_dir("exports") / f"{key}.onnx"
-    if cached.exists():
-        try:
-            return onnx.load(str(cached))
-        except (ValueError, OSError, RuntimeError) as e:
-            warnings.warn(f"ignoring unreadable cached export {cached}: {e}", stacklevel=2)
+    entry = cache_dir("exports") / f"{key}.onnx"
+    data = read_cached(entry, _not_onnx)
+    if data is not None:
+        return onnx.load_model_from_string(data)
     was_training = module.training
     module.eval()
     try:
@@ -67,8 +67,16 @@ def export_torch(
     if program is None:  # only the legacy exporter (dynamo=False) returns nothing
         raise ModelError(f"torch.onnx.export returned no program for {type(module).__name__}")
     proto = program.model_proto
-    atomic_write(cached, proto.SerializeToString())
+    write_cached(entry, proto.SerializeToString())
     return proto
+
+
+def _not_onnx(data: bytes) -> str | None:
+    try:
+        onnx.load_model_from_string(data)
+    except PARSE_ERRORS as e:
+        return f"not ONNX: {type(e).__name__}"
+    return None
 
 
 def export_key(module: Any, args: tuple[Any, ...], dynamic_shapes: Any) -> str:

@@ -82,3 +82,7 @@ def test_flops_of_the_builtins_are_what_the_architectures_say():
     assert count_flops(mlp, {"x": (8, 784)}) == 8 * 2 * (784 * 128 + 128 * 10)
     cnn = Model.builtin("cnn")
     assert 3.5e9 < count_flops(cnn, {"x": (1, 3, 224, 224)}) < 3.8e9  # ResNet-18: ~1.8 GMAC
+    t, h, ff, heads, layers = 128, 256, 1024, 4, 4
+    matmuls = 2 * t * h * (3 * h + h + 2 * ff) + 2 * 2 * t * t * h  # projections, FFN; QK^T and PV
+    norms = 5 * ((2 * layers + 1) * t * h + layers * heads * t * t)  # LayerNorms and Softmaxes
+    assert count_flops(Model.builtin("encoder"), {"input_ids": (1, t)}) == layers * matmuls + norms
