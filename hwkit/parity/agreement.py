@@ -1,7 +1,10 @@
 """Comparing one backend's outputs with a reference backend's, on the same inputs.
 
 ``compare_output`` gives the error metrics of one output (and, given a ``Tolerance``, whether it
-passes the allclose-style test ``|actual - ref| <= atol + rtol * |ref|`` elementwise).
+passes the allclose-style test ``|actual - ref| <= atol_eff + rtol * |ref|`` elementwise, where
+``atol_eff = atol * max(1, rms(ref))`` for float outputs: ``Tolerance.effective_atol``).
+The relative difference is taken against ``max(|ref|, rms(ref))``, so it stays finite and
+meaningful where the reference is 0. Why both: docs/parity.md.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ class OutputAgreement:
     # Set only when compared under a Tolerance: elements outside it, and whether none is.
     violations: int | None = None
     passed: bool | None = None
+    # The reference's magnitude over its finite elements (None when it has none).
+    ref_max: float | None = None  # max |ref|
+    ref_rms: float | None = None  # sqrt(mean(ref²)): the output's scale
+    # Set only when compared under a Tolerance:
+    atol_effective: float | None = None  # atol * max(1, ref_rms) for float outputs, else atol
+    tol_ratio: float | None = None  # max |x - ref| / (atol_effective + rtol·|ref|): <= 1 passes
+    # Every reference element is within tolerance of 0, so an all-zero output would pass too:
+    # the pass cannot tell a right output from a zero one (docs/parity.md).
+    vacuous: bool | None = None
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -65,8 +77,8 @@ def compare_output(
     diff = np.abs(got[both] - ref[both])
     broken = bool(nan or inf or special_mismatch)
     max_abs = float("inf") if broken else float(diff.max(initial=0.0))
-    rel = diff / np.maximum(np.abs(ref[both]), np.finfo(np.float64).tiny)
-    max_rel = float("inf") if broken else float(rel.max(initial=0.0))
+    ref_max, ref_rms = magnitude(ref)
+    max_rel = float("inf") if broken else relative_difference(diff, ref[both], ref_rms)
     mean_abs = float(diff.mean()) if diff.size else (float("inf") if broken else 0.0)
     a, b = ref[both].ravel(), got[both].ravel()
     norms = float(np.linalg.norm(a) * np.linalg.norm(b))
@@ -74,27 +86,60 @@ def compare_output(
     if broken:  # over the finite elements alone it would look perfect next to NaN outputs
         cosine = float("nan")
     top1, top5 = _topk_agreement(reference, actual)
-    violations = passed = None
-    if tol is not None:
-        violations = count_violations(ref, got, tol)
-        passed = violations == 0
+    if tol is None:
+        return OutputAgreement(name, max_abs, max_rel, mean_abs, cosine, nan, inf, True, top1, top5,
+                               ref_max=ref_max, ref_rms=ref_rms)
+    atol = tol.effective_atol(ref_rms) if _floating(reference) else tol.atol
+    violations = count_violations(ref, got, tol, atol)
+    bound = atol + tol.rtol * np.abs(ref[both])
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero bound: 0/0 agrees, x/0 is inf
+        ratios = np.where(diff == 0, 0.0, diff / bound)
+    tol_ratio = float("inf") if broken else float(ratios.max(initial=0.0))
+    # A zero output would pass too: no reference element stands out of the tolerance around 0.
+    vacuous = bool(ref_max) and bool(np.all(np.abs(ref[finite_ref]) <= atol + tol.rtol * np.abs(ref[finite_ref])))
     return OutputAgreement(name, max_abs, max_rel, mean_abs, cosine, nan, inf, True, top1, top5,
-                           violations, passed)
+                           violations, violations == 0, ref_max, ref_rms, atol, tol_ratio, vacuous)
 
 
-def count_violations(reference: np.ndarray, actual: np.ndarray, tol: Tolerance) -> int:
+def magnitude(reference: np.ndarray) -> tuple[float | None, float | None]:
+    """``(max |ref|, rms(ref))`` over the finite elements; ``(None, None)`` when there are none."""
+    values = _as_float(reference)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None, None
+    return float(np.abs(values).max()), float(np.sqrt(np.mean(np.square(values))))
+
+
+def relative_difference(diff: np.ndarray, reference: np.ndarray, scale: float | None) -> float:
+    """``max |x - ref| / max(|ref|, scale)``: the usual relative difference where ``|ref|`` is
+    at least the output's scale (its rms), the difference in units of that scale below it, so a
+    reference element of 0 gives no 1e+300. Only an all-zero reference gives inf (for a nonzero
+    difference)."""
+    if not diff.size:
+        return 0.0
+    denominator = np.maximum(np.abs(reference), scale or 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(diff == 0, 0.0, diff / denominator)
+    return float(rel.max())
+
+
+def count_violations(reference: np.ndarray, actual: np.ndarray, tol: Tolerance, atol: float | None = None) -> int:
     """Elements where ``|actual - ref| > atol + rtol * |ref|``; NaN matches only NaN and an
-    infinity only the same infinity (what ``np.isclose(equal_nan=True)`` does)."""
+    infinity only the same infinity (what ``np.isclose(equal_nan=True)`` does). ``atol``
+    replaces ``tol.atol`` (``compare_output`` passes the effective one)."""
     ref, got = _as_float(reference), _as_float(actual)
     with np.errstate(invalid="ignore", over="ignore"):
-        close = np.isclose(got, ref, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+        close = np.isclose(got, ref, rtol=tol.rtol, atol=tol.atol if atol is None else atol, equal_nan=True)
     return int(close.size - np.count_nonzero(close))
 
 
 def looks_like_scores(array: np.ndarray) -> bool:
     """Float outputs whose last axis has at least two entries: class scores, logits, probabilities."""
-    floating = np.issubdtype(array.dtype, np.floating) or array.dtype.name == "bfloat16"
-    return floating and array.ndim >= 1 and array.shape[-1] >= 2
+    return _floating(array) and array.ndim >= 1 and array.shape[-1] >= 2
+
+
+def _floating(array: np.ndarray) -> bool:
+    return bool(np.issubdtype(array.dtype, np.floating)) or array.dtype.name == "bfloat16"
 
 
 def _topk_agreement(reference: np.ndarray, actual: np.ndarray) -> tuple[float | None, float | None]:

@@ -19,7 +19,7 @@ import onnx
 
 from hwkit._files import finite, write_json
 from hwkit.api import ModelSource
-from hwkit.errors import CompileError, OptionError
+from hwkit.errors import CompileError, ExecutionError, OptionError
 from hwkit.model import Model
 from hwkit.parity.agreement import OutputAgreement, compare_output
 from hwkit.parity.check import BackendParity, CheckSettings, run_backend
@@ -47,8 +47,11 @@ class InputAgreement:
 
     name: str
     kind: str  # graph input | constant | compared | not compared
-    max_abs: float | None  # None when not compared
-    passed: bool | None  # within tolerance; None when not compared
+    max_abs: float | None  # None when not compared, and for constants (not observable, see below)
+    passed: bool | None  # within tolerance; None when not compared or not observable
+    # A constant (initializer or Constant node) is compiled into each backend: bisect sees the
+    # graph's copy only, never a backend's (which may be rounded, e.g. to fp16), so it is
+    # "not observable" rather than "agrees".
 
 
 @dataclasses.dataclass
@@ -66,12 +69,23 @@ class BisectReport:
     outputs: list[OutputAgreement] = dataclasses.field(default_factory=list)  # of that node
     node_inputs: list[InputAgreement] = dataclasses.field(default_factory=list)
     trace: list[tuple[Probe, OutputAgreement]] = dataclasses.field(default_factory=list)  # all compared
+    # The graph's own outputs on the same input set, once a divergence is found: an intermediate
+    # tensor may part beyond tolerance while the outputs stay within it (hwkit check passes).
+    # None when not found, or when a backend could not run the plain graph.
+    graph_outputs: list[OutputAgreement] | None = None
     skipped: list[str] = dataclasses.field(default_factory=list)  # tensors that could not be exposed
     rounds: int = 0  # compile + run rounds of both backends
 
     @property
     def found(self) -> bool:
         return self.node is not None
+
+    @property
+    def outputs_agree(self) -> bool | None:
+        """Whether every graph output is within tolerance (None when they were not compared)."""
+        if self.graph_outputs is None:
+            return None
+        return all(a.passed for a in self.graph_outputs)
 
     def table(self) -> Any:
         """A rich table (``hwkit.report.tables.bisect_table`` of ``to_dict()``)."""
@@ -91,10 +105,13 @@ class BisectReport:
                 "outputs": [a.to_dict() for a in self.outputs],
                 "inputs": [dataclasses.asdict(i) for i in self.node_inputs],
             },
+            "graph_outputs": None if self.graph_outputs is None else [a.to_dict() for a in self.graph_outputs],
+            "outputs_agree": self.outputs_agree,
             "rounds": self.rounds,
             "skipped": self.skipped,
             "trace": [{"tensor": p.tensor, "node": p.node, "op_type": p.op_type, "index": p.index,
-                       "max_abs": a.max_abs, "max_rel": a.max_rel, "passed": a.passed} for p, a in self.trace],
+                       "max_abs": a.max_abs, "max_rel": a.max_rel, "tol_ratio": a.tol_ratio, "passed": a.passed}
+                      for p, a in self.trace],
         })
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -140,6 +157,8 @@ def bisect(
     report.node, report.op_type, report.node_index = first.node, first.op_type, first.index
     report.outputs = [search.compared[t] for t in node.output if t in search.compared]
     report.node_inputs = [search.input_agreement(name) for name in node.input if name]
+    report.graph_outputs = search.graph_outputs()
+    report.rounds = search.rounds
     return report
 
 
@@ -172,7 +191,8 @@ def expose(model: Model, tensors: Sequence[str], types: Mapping[str, onnx.ValueI
     for name in tensors:
         if name not in present:
             proto.graph.output.append(types[name])
-    return Model(proto, name=f"{model.name}+{len(tensors)} probes", default_dims=model.default_dims)
+    # The user's model name: it is what every backend's messages quote.
+    return Model(proto, name=model.name, default_dims=model.default_dims)
 
 
 class _Search:
@@ -229,15 +249,31 @@ class _Search:
         for target in (self.a, self.b):
             # In this process: every round compiles anew, and errors must reach the search.
             options = self.settings.options.get(target.partition(":")[0], {})
+            # The probes' declared types come from best-effort shape inference: not checked.
             record = run_backend(exposed, target, BackendParity(target), input_sets=self.input_sets,
-                                 threads=self.settings.threads, options=options)
+                                 threads=self.settings.threads, options=options, check_declared=False)
             results.append((record.outputs or [{}])[0])
         return results[0], results[1]
+
+    def graph_outputs(self) -> list[OutputAgreement] | None:
+        """Every graph output compared (from the probes, or from one more round of the plain
+        graph for those not compared yet); None when a backend cannot run the plain graph."""
+        names = [o.name for o in self.model.proto.graph.output]
+        missing = [n for n in names if n not in self.compared]
+        if missing:
+            try:
+                outputs_a, outputs_b = self._run([])
+            except (CompileError, ExecutionError):
+                return None  # the divergence found still stands; the outputs stay unknown
+            for n in missing:
+                if n in outputs_a and n in outputs_b:
+                    self.compared[n] = compare_output(n, outputs_a[n], outputs_b[n], self.tol)
+        return [self.compared[n] for n in names if n in self.compared]
 
     def input_agreement(self, name: str) -> InputAgreement:
         graph = self.model.proto.graph
         if name in {i.name for i in graph.initializer} or name in _constant_outputs(graph):
-            return InputAgreement(name, "constant", 0.0, True)
+            return InputAgreement(name, "constant", None, None)
         if name in {i.name for i in graph.input}:
             return InputAgreement(name, "graph input", 0.0, True)  # both backends got the same array
         if name in self.compared:

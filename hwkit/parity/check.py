@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from hwkit.api import ModelSource, compile_with, resolve, split_target
 from hwkit.backend import Precision
 from hwkit.errors import OptionError
 from hwkit.model import Model
+from hwkit.model.specs import check_outputs
 from hwkit.parity.agreement import OutputAgreement, compare_output
 from hwkit.parity.tolerance import Tolerance, tolerance
 from hwkit.report import tables
@@ -25,6 +27,10 @@ from hwkit.runner.record import RunRecord, failure_error
 from hwkit.system import fingerprint
 
 RUN_BACKEND = "hwkit.parity.check:run_backend"
+
+
+class VacuousPassWarning(UserWarning):
+    """An output passed only because every reference element is within tolerance of 0."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,12 +107,19 @@ class ParityReport:
         """One line per failing backend and output, for messages."""
         lines = []
         for r in self.results:
-            if r.status == "failed":
-                lines.append(f"{r.backend}: {r.error}")
+            if r.status not in ("ok", "reference"):  # failed, crashed, timeout: the error names it
+                named = r.error.startswith(f"{split_target(r.backend)[0]}:")
+                lines.append(r.error if named else f"{r.backend}: {r.error}")
             for a in r.agreement:
                 if not a.passed:
                     lines.append(f"{r.backend}: output '{a.name}' {_why(a, self.tolerance)}")
         return lines
+
+    def vacuous(self) -> list[str]:
+        """One line per output that passed only because the reference is within tolerance of 0
+        (``OutputAgreement.vacuous``): such a pass cannot fail, an all-zero output passes too."""
+        return [vacuous_note(r.backend, a, self.tolerance) for r in self.results for a in r.agreement
+                if a.passed and a.vacuous]
 
     def table(self) -> Any:
         """A rich table (``hwkit.report.tables.parity_table`` of ``to_dict()``)."""
@@ -183,7 +196,10 @@ def check(
             continue  # recorded: the other backends still tell their story
         record.agreement = compare_sets(ref.outputs, record.outputs, tol)
         record.nonfinite = {n: _nonfinite([s[n] for s in record.outputs if n in s]) for n in ref.outputs[0]}
-    return ParityReport(run.model, inputs.shapes, tol, ref, run.reference_note, results, inputs.described)
+    report = ParityReport(run.model, inputs.shapes, tol, ref, run.reference_note, results, inputs.described)
+    for line in report.vacuous():
+        warnings.warn(line, VacuousPassWarning, stacklevel=2)
+    return report
 
 
 def run_job(where: Launcher, model: Model, target: str, input_sets: Sequence[Mapping[str, np.ndarray]],
@@ -207,16 +223,28 @@ def run_backend(
     input_sets: Sequence[Mapping[str, np.ndarray]],
     threads: int | None = None,
     options: Mapping[str, Any] | None = None,
+    check_declared: bool = True,
 ) -> BackendParity:
     """Compile ``model`` for ``target`` and run it once per input set, into ``record.outputs``
-    (a job function: a launcher calls it here or in a child process)."""
+    (a job function: a launcher calls it here or in a child process).
+
+    Each set's outputs are checked against the model's declared outputs (names, kinds, dtypes,
+    ranks, static sizes): a backend returning something else fails with ``BackendOutputError``
+    rather than being compared. ``check_declared=False`` skips that for graphs whose declared
+    outputs come from best-effort shape inference (bisect's exposed tensors)."""
     name = split_target(target)[0]
     report = progress or (lambda *_: None)
     info, device, parsed = resolve(target, {**({"threads": threads} if threads else {}), **(options or {})})
     record.device, record.options, record.versions = device.name, dataclasses.asdict(parsed), info.versions()
     report(name, "compile", 0.0)
     with compile_with(info, model, device, parsed) as exe:
-        record.outputs = [exe.run(inputs) for inputs in input_sets]
+        outputs = []
+        for inputs in input_sets:
+            got = exe.run(inputs)
+            if check_declared:
+                check_outputs(model.outputs, got, target, model.inputs, inputs)
+            outputs.append(got)
+        record.outputs = outputs
     report(name, "done", 1.0)
     return record
 
@@ -250,7 +278,25 @@ def _why(a: OutputAgreement, tol: Tolerance) -> str:
         return "shape differs from the reference's (or the output is missing)"
     if a.nan or a.inf:
         return f"{a.nan} NaN, {a.inf} Inf where the reference is finite"
-    return f"{a.violations} element(s) beyond atol {tol.atol:g} + rtol {tol.rtol:g}"
+    return f"{a.violations} element(s) beyond atol {_atol_text(a, tol)} + rtol {tol.rtol:g}"
+
+
+def _atol_text(a: OutputAgreement, tol: Tolerance) -> str:
+    """The atol the output was judged by, and how it grew with the output's scale if it did."""
+    if a.atol_effective is None or a.atol_effective == tol.atol or a.ref_rms is None:
+        return f"{tol.atol:g}"
+    return f"{a.atol_effective:.3g} ({tol.atol:g} × rms(ref) {a.ref_rms:.3g})"
+
+
+def vacuous_note(backend: str, a: OutputAgreement, tol: Tolerance) -> str:
+    """Why a pass of ``a`` says nothing, and the tolerance that would make it say something."""
+    if tol.rtol >= 1:
+        fix = "lower rtol below 1 (--rtol; rtol= in the API)"
+    else:  # the profile's atol taken relative to the output's own magnitude
+        fix = f"lower atol, e.g. --atol {tol.atol * (a.ref_max or 0.0):.0e} (atol= in the API)"
+    return (f"{backend}: output '{a.name}' passes vacuously: every reference element is within the "
+            f"tolerance of 0 (max |ref| {a.ref_max or 0.0:.2g}, atol {_atol_text(a, tol)}), so an all-zero "
+            f"output would pass too; to test it, {fix}")
 
 
 def _nonfinite(arrays: Sequence[np.ndarray]) -> tuple[int, int]:

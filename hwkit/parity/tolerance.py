@@ -14,7 +14,8 @@ from hwkit.errors import OptionError
 
 @dataclasses.dataclass(frozen=True)
 class Tolerance:
-    """How far an output may be from the reference: ``|a - ref| <= atol + rtol * |ref|``.
+    """How far an output may be from the reference: ``|a - ref| <= atol_eff + rtol * |ref|``
+    elementwise, with ``atol_eff = effective_atol(rms(ref))`` for float outputs.
 
     Attributes:
         profile: the precision profile the values came from ("fp32", "fp16", "bf16", "int8").
@@ -30,6 +31,15 @@ class Tolerance:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:  # also refuses NaN
                 raise OptionError(f"{name} must be a number >= 0, got {value!r}")
+
+    def effective_atol(self, scale: float | None) -> float:
+        """``atol * max(1, scale)``, ``scale`` being the reference output's rms: float rounding
+        error grows with the magnitude of the values computed, so for outputs larger than 1 the
+        absolute tolerance grows with them (measured: docs/parity.md). At or below 1 it is
+        ``atol`` itself, so small outputs and residuals near 0 keep an absolute test."""
+        if scale is None or not scale > 1.0:  # None, NaN or at most 1
+            return self.atol
+        return self.atol * scale
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

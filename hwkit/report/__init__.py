@@ -6,5 +6,6 @@ two saved results (``diff``). Views render the documented result dicts (``hwkit.
 ``hwkit.check/1``, ``hwkit.bisect/1``), never live objects, so a result just measured and one
 read back from a file go through one path.
 
-May import: ``hwkit._files``, ``hwkit.errors`` (and rich, matplotlib). Nothing that measures.
+May import: ``hwkit._files``, ``hwkit.errors`` (and rich, matplotlib, jsonschema). Nothing that
+measures.
 """

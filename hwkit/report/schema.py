@@ -2,12 +2,20 @@
 
 Every result dict (live ``to_dict()`` or a file) is strict JSON: non-finite numbers are the
 strings "nan", "inf" and "-inf" (``hwkit._files.finite``); ``number`` reads them back.
+``load_result`` is the one reader of result files: a ``hwkit.bench/1`` file is checked against
+its published JSON Schema (``hwkit.bench-1.schema.json`` beside this module, the same file as
+docs/schema/), so a malformed one is one line naming the file and the field, never a traceback
+in a view.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
+from collections.abc import Iterable
+from importlib import resources
 from typing import Any
 
 from hwkit.errors import ResultError
@@ -17,27 +25,129 @@ CHECK_SCHEMA = "hwkit.check/1"
 BISECT_SCHEMA = "hwkit.bisect/1"
 WRITERS = {BENCH_SCHEMA: "hwkit bench --json", CHECK_SCHEMA: "hwkit check --json",
            BISECT_SCHEMA: "hwkit check --bisect --json"}
+# The JSON Schema of each result schema that has one, shipped beside this module.
+SCHEMA_FILES = {BENCH_SCHEMA: "hwkit.bench-1.schema.json"}
 
 
 def load_result(path: str | os.PathLike[str], schema: str = BENCH_SCHEMA) -> dict[str, Any]:
-    """The result saved at ``path``, checked to be of ``schema``.
+    """The result saved at ``path``, checked to be of ``schema`` (and, for ``hwkit.bench/1``,
+    valid under its JSON Schema: ``json_schema(schema)``).
 
     Raises:
-        ResultError: the file is missing, not JSON, or not a result of that schema.
+        ResultError: the file is missing, unreadable, not UTF-8, not JSON, not a result of that
+            schema, or malformed (the first problem named by its place, e.g.
+            ``results[0].latency_s.median is missing``).
     """
     hint = f"write one with {WRITERS.get(schema, 'hwkit')}"
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError as e:
         raise ResultError(f"result file not found: {path}; {hint}") from e
-    except (OSError, ValueError) as e:
-        raise ResultError(f"{path} is not a readable JSON result ({e}); {hint}") from e
+    except OSError as e:
+        raise ResultError(f"cannot read the result file {path}: {e.strerror or e}; {hint}") from e
+    data = _parse(raw, path, hint)
     if not isinstance(data, dict) or data.get("schema") != schema:
         found = data.get("schema") if isinstance(data, dict) else None
-        what = f"a {found} result" if isinstance(found, str) else "not a hwkit result"
+        what = f"a {found} result" if isinstance(found, str) else (
+            "not a hwkit result" if isinstance(data, dict) else f"not a hwkit result (a JSON {_json_kind(data)})")
         raise ResultError(f"{path} is {what}, not {schema}; {hint}")
+    problems = validation_errors(data, schema)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise ResultError(f"{path}: {problems[0]}{more}; it is not a complete {schema} result: "
+                          f"{hint} again (fields: docs/results.md)")
     return data
+
+
+def _parse(raw: bytes, path: str | os.PathLike[str], hint: str) -> Any:
+    """The JSON document in ``raw``; a ResultError saying why not ("is not a readable JSON result
+    (...)": empty, not UTF-8, truncated or otherwise broken, a bare NaN token)."""
+    unreadable = f"{path} is not a readable JSON result"
+    if not raw.strip():
+        raise ResultError(f"{unreadable} (the file is empty); {hint}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ResultError(f"{unreadable} (not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start}); {hint}") from e
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        cut = "truncated? " if e.pos >= len(text.rstrip()) else ""
+        raise ResultError(f"{unreadable} ({cut}{e.msg} at line {e.lineno} column {e.colno}); {hint}") from e
+    except ValueError as e:  # a bare NaN / Infinity, or an integer of too many digits
+        raise ResultError(f"{unreadable} ({e}); {hint}") from e
+
+
+def _refuse_constant(token: str) -> Any:
+    raise ValueError(f"the bare token {token} (hwkit writes non-finite numbers as \"nan\", \"inf\", \"-inf\")")
+
+
+@functools.lru_cache(maxsize=None)
+def json_schema(schema: str = BENCH_SCHEMA) -> dict[str, Any]:
+    """The published JSON Schema of ``schema`` (docs/schema/; a KeyError for a schema without one)."""
+    text = resources.files("hwkit.report").joinpath(SCHEMA_FILES[schema]).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validation_errors(data: Any, schema: str = BENCH_SCHEMA) -> list[str]:
+    """Every way ``data`` breaks the JSON Schema of ``schema``, one phrase each, in document
+    order (``results[0].latency_s.median is missing``); [] when valid or when ``schema`` has no
+    JSON Schema."""
+    if schema not in SCHEMA_FILES:
+        return []
+    import jsonschema  # only when a file is read: keeps `import hwkit` light
+
+    validator = jsonschema.Draft202012Validator(json_schema(schema))
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    return [_describe(e) for e in errors]
+
+
+def _describe(error: Any) -> str:
+    """One phrase for a jsonschema ``ValidationError``: where, and what is wrong."""
+    where = _place(error.absolute_path)
+    if error.validator == "required":
+        missing = next((k for k in error.validator_value if k not in error.instance), "?")
+        return f"{where + '.' if where else ''}{missing} is missing"
+    expected = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if "propertyNames" in error.relative_schema_path:
+        return f"{where or 'the document'} has the key {_short(error.instance)}, expected {expected or 'another key'}"
+    if error.validator == "minProperties":
+        return f"{where or 'the document'} is empty, expected {expected or error.message}"
+    if error.validator == "type" and not expected:
+        kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        expected = " or ".join(_ARTICLE.get(str(k), str(k)) for k in kinds)
+    return f"{where or 'the document'} is {_short(error.instance)}, expected {expected or error.message}"
+
+
+_ARTICLE = {"object": "an object", "array": "a list", "string": "a string", "number": "a number",
+            "integer": "a whole number", "boolean": "true or false", "null": "null"}
+
+
+def _place(path: Iterable[Any]) -> str:
+    """["results", 0, "latency_s"] -> "results[0].latency_s"."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A value as it appears in the file, cut to ``limit`` characters."""
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
+        return "a number too large for a float"  # what a literal like 1e999 parses to
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return f"a {len(str(abs(value)))}-digit number"
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
 
 
 def number(value: Any) -> float | None:

@@ -111,7 +111,8 @@ def test_a_perturbed_node_is_flagged(registry, chain):
     assert not report.passed
     agreement = report.results[0].agreement[0]
     assert agreement.max_abs > 0.01 and agreement.violations > 3 * 3 * 4 // 2  # of 3 seeds x 3x4
-    assert report.failures() == [f"perturb: output 'y' {agreement.violations} element(s) beyond atol 0.0001 + rtol 0.001"]
+    atol = f"{agreement.atol_effective:.3g} (0.0001 × rms(ref) {agreement.ref_rms:.3g})"  # y's rms is above 1
+    assert report.failures() == [f"perturb: output 'y' {agreement.violations} element(s) beyond atol {atol} + rtol 0.001"]
 
 
 def test_a_nan_backend_fails(registry, chain):

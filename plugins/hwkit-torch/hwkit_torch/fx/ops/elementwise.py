@@ -208,8 +208,36 @@ def _pow(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.pow(a, b.to(a.dtype))
 
 
+# Constant exponents computed exactly as onnxruntime and OpenVINO do (x·x, x·x·x; x^1 = x and
+# x^0 = 1, NaN included, as C's pow): torch.pow with a tensor exponent is 1 ulp off in some
+# elements. Other exponents keep torch.pow: those runtimes use their own pow there as well.
+def _square(x: torch.Tensor) -> torch.Tensor:
+    return x * x
+
+
+def _cube(x: torch.Tensor) -> torch.Tensor:
+    return x * x * x
+
+
+_EXACT_POW: dict[int, Any] = {0: torch.ones_like, 1: torch.clone, 2: _square, 3: _cube}
+
+
+def _constant_exponent(ctx: Ctx, a: Value, b: Value) -> int | None:
+    """``b``'s value when it is a one-element constant with one of the values of ``_EXACT_POW``
+    that leaves ``a``'s shape as it is (a float ``a``); else None."""
+    if not (ctx.is_const(b) and isinstance(b, torch.Tensor) and b.numel() == 1) or not ctx.dtype(a).is_floating_point:
+        return None
+    if b.dim() > ctx.rank(a):  # broadcasting would add axes: the general path handles that
+        return None
+    value = float(b.reshape(()).item())
+    return int(value) if value.is_integer() and int(value) in _EXACT_POW else None
+
+
 @op("Pow")
 def pow_(ctx: Ctx, node: NodeInfo, a: Value, b: Value) -> Value:
+    exponent = _constant_exponent(ctx, a, b)
+    if exponent is not None:
+        return ctx.call(_EXACT_POW[exponent], a)
     return widened(ctx, _pow, a, b)
 
 
