@@ -22,10 +22,12 @@ from hwkit.api import backends, compile, open_model
 from hwkit.backend import Backend, BackendOptions, Device, DeviceTimer, Executable, Precision
 from hwkit.errors import (
     BackendNotFoundError,
+    BackendOutputError,
     BackendUnavailableError,
     CompileError,
     ExecutionError,
     HwkitError,
+    InputMemoryError,
     ModelError,
     OptionError,
     OutputError,
@@ -45,6 +47,7 @@ __all__ = [
     "Backend",
     "BackendNotFoundError",
     "BackendOptions",
+    "BackendOutputError",
     "backends",
     "BackendUnavailableError",
     "bench",
@@ -62,6 +65,7 @@ __all__ = [
     "ExecutionError",
     "hookimpl",
     "HwkitError",
+    "InputMemoryError",
     "Model",
     "ModelError",
     "open_model",

@@ -12,9 +12,11 @@ chain with ``raise ... from e`` so the original stays available for debugging.
     ├── PluginError               a plugin failed to load or registered something invalid
     ├── OptionError               an unknown option, or a value it cannot take
     ├── ModelError                unreadable or invalid model, or inputs that do not fit it
+    │   └── InputMemoryError      ... or a run's inputs and outputs too large for the memory here
     ├── CompileError              a backend could not compile the graph
     │   └── UnsupportedOpError    ... because it lacks some ops (all of them listed)
     ├── ExecutionError            a compiled graph failed while running
+    │   └── BackendOutputError    ... or returned outputs unlike the model's declared outputs
     ├── OutputError               a result file cannot be written
     └── ResultError               a result file cannot be read, or is not a hwkit result
 """
@@ -48,6 +50,27 @@ class ModelError(HwkitError):
     """The model cannot be read or validated, or inputs do not fit its signature."""
 
 
+class InputMemoryError(ModelError):
+    """A run's inputs (every input set), outputs and intermediates would not fit in the memory
+    available; raised before anything is allocated.
+
+    A ModelError, so ``except ModelError`` still catches it; its own class lets a caller that
+    sweeps sizes tell "too large here" from "wrong for this model".
+
+    Attributes:
+        needed: the bytes the run would take at least (what hwkit could size of it).
+        available: the bytes of memory available when it was checked.
+    """
+
+    def __init__(self, message: str, needed: int = 0, available: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
+
+    def __reduce__(self) -> tuple[type[InputMemoryError], tuple[str, int, int]]:
+        return type(self), (str(self), self.needed, self.available)
+
+
 class CompileError(HwkitError):
     """A backend failed to compile the model."""
 
@@ -76,6 +99,17 @@ class UnsupportedOpError(CompileError):
 
 class ExecutionError(HwkitError):
     """A compiled model failed while running."""
+
+
+class BackendOutputError(ExecutionError):
+    """A backend's ``execute`` returned outputs that do not match the model's declared outputs:
+    a name missing or extra, a value that is not an array (a list where a tensor is declared,
+    None where the output is not optional), or a dtype, rank or size the model does not declare.
+
+    A bug in the backend's plugin, not in the caller's input. Not ``OutputError``, which is about
+    result files hwkit cannot write; an ``ExecutionError``, so ``except ExecutionError`` still
+    catches it.
+    """
 
 
 class OutputError(HwkitError):

@@ -137,7 +137,7 @@ def test_row_08_wrong_input_dtype(capsys, relu, tmp_path):
 def test_row_09_dynamic_dimension_left_unset(capsys, relu):
     code, _, err = cli(capsys, "run", str(relu))
     assert code == 2
-    one_error_line(err, "dynamic dimension(s) left unset: 'x' axis 0 ('batch')", "--shape x=1x4", "--dim NAME=N")
+    one_error_line(err, "dynamic dimension(s) left unset: 'batch' (x axis 0)", "set them with --dim batch=1")
     code, _, err = cli(capsys, "bench", str(relu), "-b", "onnxruntime")
     assert code == 2
     one_error_line(err, "dynamic dimension(s) left unset")

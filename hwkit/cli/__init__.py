@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from hwkit.cli import backends_cmd, bench_cmd, check_cmd, compare_cmd, install_cmd, peak_cmd, plugins_cmd, run_cmd
-from hwkit.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, stderr
+from hwkit.cli.common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, exit_code_of_signal, stderr, stdout
 from hwkit.errors import HwkitError
+from hwkit.runner.launch import Stopped, stop_on_signals
 
 COMMANDS = [backends_cmd, plugins_cmd, run_cmd, bench_cmd, check_cmd, compare_cmd, peak_cmd, install_cmd]
 DESCRIPTION = ("On which backend and hardware should this model run, how fast, and do the backends agree? "
@@ -39,17 +42,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``hwkit`` script; returns the exit code."""
+    """Entry point of the ``hwkit`` script; returns the exit code.
+
+    SIGTERM and SIGHUP stop a command as Ctrl-C does (``hwkit.runner.launch.stop_on_signals``);
+    exit code 128 + the signal's number. A reader that closes stdout early (``| head``) ends the
+    command quietly with 141, as for a process SIGPIPE ended; commands write their files before
+    they print, so the files are complete.
+    """
     warnings.showwarning = _one_line_warning
+    try:
+        with stop_on_signals():
+            try:
+                code = _dispatch(argv)
+            finally:
+                sys.stdout.flush()  # a closed pipe must show here, not as a traceback at exit
+            return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt as stop:  # Ctrl-C, or Stopped (SIGTERM, SIGHUP) outside a bench
+        name = stop.name if isinstance(stop, Stopped) else "SIGINT"
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            stderr.print("hwkit: interrupted" if name == "SIGINT" else f"hwkit: stopped by {name}", highlight=False)
+        return exit_code_of_signal(name)
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except HwkitError as e:
         stderr.print(f"hwkit: error: {e}", highlight=False, markup=False, soft_wrap=True)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        stderr.print("hwkit: interrupted", highlight=False)
-        return EXIT_INTERRUPTED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
+    stdout.quiet = True
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing is flushed to a descriptor
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _one_line_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:

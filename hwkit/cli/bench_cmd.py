@@ -11,24 +11,31 @@ from hwkit.measure.bench import bench
 from hwkit.measure.settings import BenchSettings
 from hwkit._files import check_writable
 from hwkit.cli.common import (
+    EXIT_BAD_INPUT,
     add_run_arguments,
+    backend_error,
+    exit_code_of_signal,
     parse_dims,
     parse_options,
     parse_shapes,
     print_whole,
-    EXIT_BAD_INPUT,
-    EXIT_INTERRUPTED,
     split_list,
     stderr,
     stdout,
 )
-from hwkit.errors import OptionError
+from hwkit.errors import HwkitError, OptionError
 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     defaults = BenchSettings()
-    parser = sub.add_parser("bench", help="measure latency on every backend and compare outputs")
+    parser = sub.add_parser(
+        "bench", help="measure latency on every backend and compare outputs",
+        description="Measure every chosen backend on the same graph and inputs, and compare their outputs. "
+                    "Exit 0: every backend measured; 2: a bad input or setting, or a backend that failed, crashed, "
+                    "timed out or returned outputs unlike the model's (after the table and every requested file); "
+                    "130 (Ctrl-C), 143 (SIGTERM), 129 (SIGHUP): stopped, what was measured is printed and written; "
+                    "141: stdout was closed early (| head), the files are written.")
     add_run_arguments(parser, threads_default="physical cores", reference="run once untimed when not chosen")
     parser.add_argument("--min-time", type=float, default=defaults.min_time, help="timed seconds at least (%(default)s)")
     parser.add_argument("--min-iters", type=int, default=defaults.min_iters, help="timed runs at least (%(default)s)")
@@ -67,20 +74,28 @@ def run(args: argparse.Namespace) -> int:
     )
     with _progress() as (update):
         result = bench(args.model, split_list(args.backends), settings, progress=update, reference=args.reference)
-    print_whole(result.table())
-    stdout.print(result.summary_line(), highlight=False)
     writers: dict[str, Callable[[str], object]] = {
         "json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot,
     }
-    for kind, path in outputs.items():
-        writers[kind](path)
+    unwritten: list[HwkitError] = []
+    for kind, path in outputs.items():  # files first: a reader that closes stdout early loses none
+        try:
+            writers[kind](path)
+        except HwkitError as e:  # one file that cannot be written costs neither the others nor the table
+            unwritten.append(e)
+            continue
         stderr.print(f"wrote {path}", highlight=False)
+    print_whole(result.table())
+    stdout.print(result.summary_line(), highlight=False)
+    for error in unwritten:
+        stderr.print(f"hwkit: error: {error}", highlight=False, markup=False, soft_wrap=True)
     if result.interrupted:
-        return EXIT_INTERRUPTED
+        return exit_code_of_signal(result.interrupted_by or "SIGINT")
     failed = [r for r in result.results if not r.ok]
     for record in failed:
-        stderr.print(f"hwkit: error: {record.backend}: {record.error}", highlight=False, markup=False, soft_wrap=True)
-    if failed:
+        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
+                     soft_wrap=True)
+    if failed or unwritten:
         return EXIT_BAD_INPUT  # after the table and every requested file: nothing measured is lost
     return 0
 

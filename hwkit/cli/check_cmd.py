@@ -4,12 +4,14 @@ the same inputs; with ``--bisect -b A,B``, the first node where two backends par
 from __future__ import annotations
 
 import argparse
-
+import dataclasses
 
 from hwkit._files import check_writable
 from hwkit.parity.check import CheckSettings, check
 from hwkit.cli.common import (
+    EXIT_BAD_INPUT,
     add_run_arguments,
+    backend_error,
     parse_dims,
     parse_options,
     parse_shapes,
@@ -28,7 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     defaults = CheckSettings()
     profiles = "; ".join(f"{t.profile}: atol {t.atol:g}, rtol {t.rtol:g}" for t in TOLERANCES.values())
     parser = sub.add_parser("check", help="compare every backend's outputs with a reference backend's",
-                            description=f"Tolerance profiles ({profiles}). Exit 0: all agree; 1: a mismatch; 2: bad input.")
+                            description=f"Tolerance profiles ({profiles}). Exit 0: all agree; 1: a mismatch (every "
+                                        "backend ran, one disagrees; --bisect: a node differs); 2: a bad input or "
+                                        "setting, or a backend that failed, crashed or timed out (it has no outputs "
+                                        "to compare; 2 even when another disagrees too); 130/143/129: stopped by "
+                                        "Ctrl-C/SIGTERM/SIGHUP; 141: stdout was closed early.")
     add_run_arguments(parser, threads_default="each runtime's", reference="run even when not chosen")
     parser.add_argument("--bisect", action="store_true",
                         help="find the first node whose output differs between two backends (-b A,B)")
@@ -53,12 +59,20 @@ def run(args: argparse.Namespace) -> int:
     if args.bisect:
         return _bisect(args, backends, settings)
     report = check(args.model, backends, args.reference, settings)
-    print_whole(report.table())
-    if args.json:
+    if args.json:  # before printing: a reader that closes stdout early (| head) loses nothing
         report.to_json(args.json)
         stderr.print(f"wrote {args.json}", highlight=False)
-    for line in report.failures():
+    print_whole(report.table())
+    # A backend that did not run is an error (exit 2), not a mismatch: it has no outputs to disagree.
+    failed = [r for r in report.results if r.status != "ok"]
+    ran = dataclasses.replace(report, results=[r for r in report.results if r.status == "ok"])
+    for line in ran.failures():
         stderr.print(f"hwkit: mismatch: {line}", highlight=False, markup=False, soft_wrap=True)
+    for record in failed:
+        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
+                     soft_wrap=True)
+    if failed:
+        return EXIT_BAD_INPUT
     return 0 if report.passed else EXIT_MISMATCH
 
 
@@ -70,12 +84,16 @@ def _bisect(args: argparse.Namespace, backends: list[str] | None, settings: Chec
     # One name: it is compared with the reference; two: the first is the reference side.
     a, b = (args.reference or DEFAULT_REFERENCE, backends[0]) if len(backends) == 1 else backends
     report = bisect(args.model, a, b, settings)
-    print_whole(report.table())
-    if args.json:
+    if args.json:  # before printing, as above
         report.to_json(args.json)
         stderr.print(f"wrote {args.json}", highlight=False)
+    print_whole(report.table())
     if report.found:
-        stderr.print(f"hwkit: {a} and {b} first differ at node '{report.node}' ({report.op_type})",
+        # Exit 1 either way: a tensor differs beyond tolerance; the line says whether it shows.
+        reach = {True: "; the graph's outputs still agree within tolerance on this input set, so hwkit check "
+                       "passes: the difference does not reach them",
+                 False: "; the graph's outputs differ too", None: ""}[report.outputs_agree]
+        stderr.print(f"hwkit: {a} and {b} first differ at node '{report.node}' ({report.op_type}){reach}",
                      highlight=False, markup=False, soft_wrap=True)
         return EXIT_MISMATCH
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +15,38 @@ from hwkit.model.zoo import DEFAULT_MODEL
 from hwkit.parity.tolerance import TOLERANCES
 from hwkit.runner.plan import DEFAULT_REFERENCE
 
-stdout = Console()
-stderr = Console(stderr=True)
+
+
+class _Console(Console):
+    """rich's Console, but a closed pipe is left to ``hwkit.cli.main`` (rich would exit with 1
+    on the spot, before any result file of the command is written)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader of this output closed it")
+
+
+stdout = _Console()
+stderr = _Console(stderr=True)
 EXIT_BAD_INPUT = 2  # a hwkit error: bad input, or a backend that failed (after writing every result)
-EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, Ctrl-C, as shells report it; SIGTERM 143, SIGHUP 129
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: stdout's reader left (| head), as shells report it
+
+
+def exit_code_of_signal(name: str) -> int:
+    """128 + the signal's number ("SIGTERM" -> 143): what a shell reports for a process it ended."""
+    return 128 + int(signal.Signals[name])
+
+
+def backend_error(target: str, error: str) -> str:
+    """``target: error``, without saying the backend's name twice when the error starts with it
+    (plugins often write "cpu: conversion failed ...") or already names it ("backend 'cpu' ...")."""
+    name = target.partition(":")[0]
+    if error.startswith(f"{target}:") or (target == name and f"backend '{name}'" in error):
+        return error
+    if error.startswith(f"{name}:"):  # "openvino: ..." of target openvino:GPU keeps the device
+        return f"{target}:{error[len(name) + 1:]}"
+    return f"{target}: {error}"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, threads_default: str, reference: str) -> None:

@@ -12,6 +12,7 @@ from hwkit.api import compile, open_model
 from hwkit._files import atomic_write, check_writable
 from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, stdout
 from hwkit.model.npz import load_inputs, save_arrays
+from hwkit.model.specs import check_outputs
 from hwkit.report.format import format_time
 
 
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         outputs = exe.run(inputs)
         elapsed = time.perf_counter() - start
+    check_outputs(model.outputs, outputs, args.backend, model.inputs, inputs)  # a plugin's bug, named
+    if args.save:  # before printing: a reader that closes stdout early (| head) loses nothing
+        atomic_write(args.save, save_arrays(outputs))
     table = Table(title=f"{model.name} on {args.backend} ({format_time(elapsed)}, first run)")
     for column in ("output", "dtype", "shape", "min", "max", "mean", "first values"):
         table.add_column(column)
@@ -61,6 +65,4 @@ def run(args: argparse.Namespace) -> int:
     if any(isinstance(v, list) and not v for v in outputs.values()):
         stdout.print("(an empty sequence output has no rows)", highlight=False)
     stdout.print(table)
-    if args.save:
-        atomic_write(args.save, save_arrays(outputs))
     return 0

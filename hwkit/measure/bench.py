@@ -17,7 +17,7 @@ from hwkit.model import Model
 from hwkit.parity.agreement import compare_outputs
 from hwkit.parity.check import BackendParity
 from hwkit.parity.tolerance import tolerance
-from hwkit.runner.launch import Job, Launcher, Progress, launcher
+from hwkit.runner.launch import Job, Launcher, Progress, Stopped, launcher
 from hwkit.runner.plan import InputSets, batch_dim, make_input_sets, plan
 
 MEASURE = "hwkit.measure.loop:measure"
@@ -42,8 +42,10 @@ def bench(
         reference: the backend whose outputs the others are compared with (default: the one
             rule of ``hwkit.runner.plan``); one that is not measured runs once, untimed.
 
-    A backend that fails is recorded with its error and the others go on; Ctrl-C stops the run
-    and returns what was measured so far with ``interrupted`` set.
+    A backend that fails is recorded with its error and the others go on; so is one whose
+    outputs are not the model's declared outputs (``BackendOutputError``, checked on the first
+    run, outside the clock). Ctrl-C (or a ``Stopped`` signal) stops the run and returns what was
+    measured so far with ``interrupted`` and ``interrupted_by`` set.
     """
     started = time.perf_counter()
     settings = dataclasses.replace(settings or BenchSettings(), **overrides)
@@ -65,11 +67,13 @@ def bench(
                                   input_sets=sets.sets, settings=settings), progress)
         if not run.reference_chosen:
             _reference_outputs(result, run.reference, keys, inputs, where)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP under runner.launch.stop_on_signals
         result.interrupted = True
+        result.interrupted_by = stop.name if isinstance(stop, Stopped) else "SIGINT"
+        why = f"stopped by {stop.name}" if isinstance(stop, Stopped) else "interrupted by the user (Ctrl-C)"
         for record in result.results:
             if record.status == "ok" and not record.samples:
-                record.status, record.error = "interrupted", "interrupted by the user (Ctrl-C)"
+                record.status, record.error = "interrupted", why
     attach_agreement(result)
     if settings.efficiency and not result.interrupted:
         attach_efficiency(result)

@@ -1,5 +1,6 @@
-"""The timed loop: compile, one first run, warm-up outside the clock, then ``execute`` +
-``synchronize`` between two clock reads until the minimums (and the CI target) are met.
+"""The timed loop: compile, one first run (its outputs checked against the model's declared
+outputs, outside the clock), warm-up outside the clock, then ``execute`` + ``synchronize``
+between two clock reads until the minimums (and the CI target) are met.
 
 ``measure`` is a job function: a launcher calls it in this process or in a child of its own.
 """
@@ -19,6 +20,7 @@ from hwkit.measure.records import BackendResult
 from hwkit.measure.settings import BenchSettings
 from hwkit.measure.stats import order_statistic_half_width
 from hwkit.model import Model
+from hwkit.model.specs import check_outputs
 from hwkit.runner.launch import Progress
 
 CI_CHECK_S = 0.25
@@ -51,6 +53,8 @@ def measure(
         outputs = run(input_sets[0])
         sync()
         record.first_run_s = clock() - start
+        # Once, outside the clock: a backend whose outputs are not the model's has no row to time.
+        check_outputs(model.outputs, outputs, target, model.inputs, input_sets[0])
         record.outputs = outputs
         _loop(run, sync, input_sets, settings.warmup_iters, settings.warmup_time, settings.max_time,
               None, lambda f: report(name, "warm-up", f))

@@ -79,6 +79,7 @@ class BenchResult:
     # batch -> outputs of a reference that was not measured (run once, untimed, for comparison)
     reference_outputs: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict, repr=False)
     interrupted: bool = False
+    interrupted_by: str = ""  # the signal that stopped the run: "SIGINT" (Ctrl-C), "SIGTERM", "SIGHUP"
     elapsed_s: float = 0.0
     flops: dict[int, float] = dataclasses.field(default_factory=dict)  # batch -> FLOPs per inference
     peaks: dict[str, float] = dataclasses.field(default_factory=dict)  # device kind -> GFLOP/s
@@ -119,6 +120,7 @@ class BenchResult:
             "reference_note": self.reference_note,
             "reference_error": self.reference_error,
             "interrupted": self.interrupted,
+            "interrupted_by": self.interrupted_by or None,
             "elapsed_s": self.elapsed_s,
             "system": fingerprint(),
             "peaks_gflops": self.peaks,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
+import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import onnx
 
-from hwkit.errors import ModelError
+from hwkit.errors import BackendOutputError, ModelError
 
 Dim = int | str | None  # a size, a symbolic name, or unknown
 
@@ -94,12 +96,12 @@ def resolve_shapes(
     """Fix every input's shape: explicit ``shapes`` by input name, symbolic ``dims`` by dim name.
 
     Raises:
-        ModelError: naming every dimension still unset, and how to set it.
+        ModelError: naming every dimension still unset, once, with values that fix them all.
     """
     shapes = dict(shapes or {})
     dims = dict(dims or {})
     _check_names("--shape", shapes, specs)
-    known_symbols = {d for s in specs for d in (s.shape or ()) if isinstance(d, str)}
+    known_symbols = {d for s in specs for d in (s.shape or ()) if isinstance(d, str) and d}
     unknown_dims = sorted(set(dims) - known_symbols)
     if unknown_dims:
         raise ModelError(
@@ -107,7 +109,7 @@ def resolve_shapes(
             f"are: {', '.join(sorted(known_symbols)) or 'none'}"
         )
     resolved: dict[str, tuple[int, ...]] = {}
-    unset: list[str] = []
+    unset = False
     for spec in specs:
         if spec.kind != "tensor":
             raise ModelError(
@@ -118,34 +120,84 @@ def resolve_shapes(
             shape = tuple(int(d) for d in shapes[spec.name])
             _check_shape(spec, shape, "--shape")
             resolved[spec.name] = shape
-            continue
-        if spec.shape is None:
-            unset.append(f"'{spec.name}' (rank unknown)")
-            continue
-        fixed: list[int] = []
-        for axis, d in enumerate(spec.shape):
-            if isinstance(d, int):
-                fixed.append(d)
-            elif isinstance(d, str) and d in dims:
-                fixed.append(int(dims[d]))
-            else:
-                label = f"'{d}'" if d else "unnamed"
-                unset.append(f"'{spec.name}' axis {axis} ({label})")
-                fixed.append(-1)
-        resolved[spec.name] = tuple(fixed)
+        elif spec.shape is None or any(not isinstance(d, int) and d not in dims for d in spec.shape):
+            unset = True
+        else:
+            resolved[spec.name] = tuple(d if isinstance(d, int) else int(dims[d or ""]) for d in spec.shape)
     if unset:
-        example = next(s for s in specs if s.name not in shapes and not s.is_static)
-        sample = "x".join(
-            str(d) if isinstance(d, int) else "1" for d in (example.shape or (1,))
-        )
-        raise ModelError(
-            f"dynamic dimension(s) left unset: {', '.join(unset)}; fix them with "
-            f"--shape {example.name}={sample} (or --dim NAME=N, shapes= / dims= in the API)"
-        )
+        raise ModelError(_unset_message([s for s in specs if s.name not in shapes], dims))
     for name, shape in resolved.items():
         if any(d < 0 for d in shape):
             raise ModelError(f"input '{name}' would get negative size {shape}; use sizes >= 0")
     return resolved
+
+
+# Words in a dimension's name that say what it counts, and the size suggested for it.
+_SEQUENCE_WORDS = {"seq", "seqlen", "sequence", "sequences", "len", "length", "past", "tokens", "token",
+                   "time", "steps", "step", "frames", "context", "ctx", "positions"}
+_SIDE_WORDS = {"height", "width", "h", "w", "side", "img", "image", "resolution"}
+_BATCH_WORDS = {"batch", "batches", "bs", "batchsize", "nbatch"}
+GUESSED_SIZE = 16
+
+
+def suggest_size(name: str) -> tuple[int, bool]:
+    """A sensible size for the symbolic dimension ``name``, and whether it is only a guess:
+    batch-like names 1, sequence-like names 128, image sides 224, anything else a guess."""
+    words = set(re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()))
+    if words & _SEQUENCE_WORDS:
+        return 128, False
+    if words & _SIDE_WORDS:
+        return 224, False
+    if words & _BATCH_WORDS or name.lower() in ("n", "b"):
+        return 1, False
+    return GUESSED_SIZE, True
+
+
+def _unset_message(specs: Sequence[TensorSpec], dims: Mapping[str, int]) -> str:
+    """One line naming every unset dimension once, with the flags that set them all at once.
+
+    Named dimensions get ``--dim NAME=N``; an input with unnamed dynamic axes can only get
+    ``--shape``, suggested whole for that input alone (so does one of unknown rank).
+    """
+    users: dict[str, list[str]] = {}  # dimension name -> "input axis N" where it is unset
+    whole: dict[str, tuple[int, ...]] = {}  # input with unnamed axes -> its suggested shape
+    guesses: dict[str, str] = {}
+    unknown_rank = [s.name for s in specs if s.shape is None]
+    for spec in specs:
+        anonymous = any(not isinstance(d, int) and not d for d in spec.shape or ())
+        sizes = []
+        for axis, d in enumerate(spec.shape or ()):
+            if isinstance(d, int) or (d and d in dims):
+                sizes.append(int(d if isinstance(d, int) else dims[d]))
+            elif d:
+                size, guessed = suggest_size(d)
+                sizes.append(size)
+                if guessed:
+                    guesses[d] = f"{d}={size}"
+                if not anonymous:
+                    users.setdefault(d, []).append(f"{spec.name} axis {axis}")
+            else:  # unnamed: by position, the batch leads, then channels and image sides, or a sequence
+                image = len(spec.shape or ()) == 4
+                sizes.append(1 if axis == 0 else (3 if axis == 1 else 224) if image else 128)
+        if anonymous:
+            whole[spec.name] = tuple(sizes)
+            guesses[f"'{spec.name}'"] = f"the unnamed axes of '{spec.name}'"
+    suggested = {d: suggest_size(d)[0] for d in users}
+    listed = [f"'{d}' ({_shorten(where)})" for d, where in users.items()]
+    listed += [f"unnamed axes of '{n}'" for n in whole] + [f"'{n}' (rank unknown)" for n in unknown_rank]
+    flags = [f"--dim {shlex.quote(f'{d}={n}')}" for d, n in suggested.items()]
+    flags += [f"--shape {shlex.quote(n + '=' + 'x'.join(map(str, s)))}" for n, s in whole.items()]
+    flags += [f"--shape {shlex.quote(n + '=AxBx...')} (every axis)" for n in unknown_rank]
+    entries = [f"{n!r}: {s}" for n, s in whole.items()] + [f"{n!r}: (...)" for n in unknown_rank]
+    api = " and ".join(filter(None, [f"dims={suggested}" if suggested else "",
+                                     f"shapes={{{', '.join(entries)}}}" if entries else ""]))
+    note = f"; guessed: {', '.join(guesses.values())}, use your model's sizes" if guesses else ""
+    return (f"dynamic dimension(s) left unset: {', '.join(listed)}; set them with {' '.join(flags)} "
+            f"({api} in the API){note}")
+
+
+def _shorten(items: Sequence[str], limit: int = 3) -> str:
+    return ", ".join(items[:limit]) + (f", +{len(items) - limit} more" if len(items) > limit else "")
 
 
 def check_inputs(specs: Sequence[TensorSpec], inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -218,3 +270,67 @@ def _check_names(what: str, given: Mapping[str, Any], specs: Sequence[TensorSpec
             raise ModelError(
                 f"unknown {what} name '{name}'; {hint}the model's inputs are: {', '.join(names)}"
             )
+
+
+def check_outputs(specs: Sequence[TensorSpec], outputs: Any, backend: str,
+                  input_specs: Sequence[TensorSpec] = (), inputs: Mapping[str, Any] | None = None) -> None:
+    """Check what a backend's ``execute`` returned against the model's declared outputs ``specs``:
+    a dict with exactly those names; per output a numpy array of the declared dtype, rank and
+    static sizes (symbolic sizes too, where ``inputs`` fix them through ``input_specs``); a list
+    of such arrays for a sequence; None allowed only for an optional output.
+
+    Raises:
+        BackendOutputError: naming every difference (a plugin's bug, not the caller's input).
+    """
+
+    fixed: dict[str, int] = {}  # symbolic dimension -> its size in the inputs
+    for spec in input_specs:
+        value = (inputs or {}).get(spec.name)
+        if spec.shape is not None and isinstance(value, np.ndarray) and value.ndim == len(spec.shape):
+            fixed.update({d: n for d, n in zip(spec.shape, value.shape) if isinstance(d, str) and d})
+
+    def kind_of(value: Any) -> str:
+        return "None" if value is None else f"a {type(value).__module__.split('.')[0]}.{type(value).__name__}".replace(
+            "a builtins.", "a ")
+
+    def array_problem(spec: TensorSpec, value: Any, what: str) -> str | None:
+        if not isinstance(value, np.ndarray):
+            return f"{what} as {kind_of(value)}, not a numpy array"
+        if value.dtype.name != spec.dtype:
+            return f"{what} as {value.dtype.name}, the model declares {spec.dtype}"
+        if spec.shape is None:
+            return None
+        if len(value.shape) != len(spec.shape) or any(
+                n != (d if isinstance(d, int) else fixed.get(d or "", n)) for d, n in zip(spec.shape, value.shape)):
+            declared = "[" + ", ".join("?" if d is None else str(d) for d in spec.shape) + "]"
+            sizes = ", ".join(f"{d}={fixed[d]}" for d in dict.fromkeys(spec.shape) if isinstance(d, str) and d in fixed)
+            return (f"{what} with shape {tuple(value.shape)}, the model declares {declared}"
+                    + (f" ({sizes} in the inputs)" if sizes else ""))
+        return None
+
+    label = f"backend '{backend}'"
+    if not isinstance(outputs, Mapping):
+        raise BackendOutputError(
+            f"{label} returned {kind_of(outputs)}, not a dict of outputs by name; the model's outputs are: "
+            + "; ".join(str(s) for s in specs) + ". Its plugin is at fault: report it to the plugin's authors")
+    names = [s.name for s in specs]
+    problems = [f"missing output '{n}'" for n in names if n not in outputs]
+    problems += [f"extra output '{n}'" for n in outputs if n not in names]
+    for spec in specs:
+        value = outputs.get(spec.name)
+        what = f"output '{spec.name}'"
+        if spec.name not in outputs or (value is None and spec.kind.startswith("optional")):
+            continue
+        if spec.kind.endswith("sequence"):
+            if not isinstance(value, (list, tuple)):
+                problems.append(f"{what} as {kind_of(value)}, the model declares a sequence (a list of arrays)")
+                continue
+            problems += [p for i, item in enumerate(value)
+                         if (p := array_problem(spec, item, f"element {i} of {what}")) is not None]
+        elif (problem := array_problem(spec, value, what)) is not None:
+            problems.append(problem)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; +{len(problems) - 5} more" if len(problems) > 5 else "")
+        raise BackendOutputError(
+            f"{label} returned outputs that do not match the model's: {shown} (declared: "
+            + "; ".join(str(s) for s in specs) + "). Its plugin is at fault: report it to the plugin's authors")

@@ -45,8 +45,10 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[Chan
     changes = []
     for key in before.keys() & after.keys():
         a, b = before[key], after[key]
-        low_a, high_a, low_b, high_b = (float(a["ci_low"]), float(a["ci_high"]), float(b["ci_low"]), float(b["ci_high"]))
-        changes.append(Change(*key, float(a["median"]), float(b["median"]), low_a <= high_b and low_b <= high_a))
+        bounds = (a["ci_low"], a["ci_high"], b["ci_low"], b["ci_high"])
+        # Without both CIs (too few runs: null) nothing says the change is noise.
+        noise = None not in bounds and float(bounds[0]) <= float(bounds[3]) and float(bounds[2]) <= float(bounds[1])
+        changes.append(Change(*key, float(a["median"]), float(b["median"]), noise))
     changes.sort(key=lambda c: (c.model, c.batch, c.backend, c.device))
     return changes, sorted(before.keys() - after.keys()), sorted(after.keys() - before.keys())
 

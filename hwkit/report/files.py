@@ -36,7 +36,8 @@ def bench_markdown(data: dict[str, Any]) -> str:
                      row["error"].replace("|", "/"), "", ""]
         else:
             cells = [row["backend"], row["device"], str(row["batch"]), format_time(row["median_s"]), format_time(row["p90_s"]),
-                     f"{format_time(row['ci_low_s'])} – {format_time(row['ci_high_s'])}", f"{row['items_per_s']:,.1f}",
+                     f"{format_time(row['ci_low_s'])} – {format_time(row['ci_high_s'])}" if row["ci_low_s"] is not None
+                     else f"none: {row['runs']} runs are too few", f"{row['items_per_s']:,.1f}",
                      f"{row['vs_fastest']:.2f}x" + (" (within noise)" if row["within_noise"] else ""),
                      "reference" if row["is_reference"] else format_error(row["max_abs_diff"]),
                      "" if row["is_reference"] else row["parity"] or "-",

@@ -24,8 +24,11 @@ def bench_png(data: dict[str, Any]) -> bytes:
     labels = [f"{r['backend']}\n{r['device']}" for r in rows]
     stats = [r["latency_s"] for r in rows]
     medians = [s["median"] * 1e3 for s in stats]
-    errors = [[(s["median"] - s["ci_low"]) * 1e3 for s in stats], [(s["ci_high"] - s["median"]) * 1e3 for s in stats]]
-    latency.bar(labels, medians, yerr=errors, capsize=6, color="#4C72B0")
+    # No whisker where there is no CI (too few runs: ci_low/ci_high null); the bar says so instead.
+    errors = [[(s["median"] - s["ci_low"]) * 1e3 if s["ci_low"] is not None else 0.0 for s in stats],
+              [(s["ci_high"] - s["median"]) * 1e3 if s["ci_high"] is not None else 0.0 for s in stats]]
+    bars = latency.bar(labels, medians, yerr=errors, capsize=6, color="#4C72B0")
+    latency.bar_label(bars, ["" if s["ci_low"] is not None else "no CI: too few runs" for s in stats], fontsize=8)
     latency.set_ylabel("median latency (ms), 95% CI")
     latency.set_title(f"{data['model']['name']}, batch {first_batch}, {data['settings']['threads']} threads")
     if sweep:

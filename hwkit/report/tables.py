@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hwkit.report.diff import Change
 from hwkit.report.format import format_error, format_fraction, format_time, shapes_text, shorten
-from hwkit.report.schema import bench_rows
+from hwkit.report.schema import bench_rows, number
 
 
 def bench_table(data: dict[str, Any]) -> Table:
@@ -42,7 +42,8 @@ def bench_table(data: dict[str, Any]) -> Table:
         cells = head + [
             format_time(row["median_s"]),
             format_time(row["p90_s"]),
-            f"±{row['ci_half_width'] * 100:.1f}%" + ("*" if row["hit_max_time"] else ""),
+            ("-" if row["ci_half_width"] is None else f"±{row['ci_half_width'] * 100:.1f}%")
+            + ("*" if row["hit_max_time"] else ""),
             str(row["runs"]),
             f"{row['items_per_s']:,.1f}",
             vs,
@@ -76,6 +77,10 @@ def _bench_caption(data: dict[str, Any]) -> str:
             "peak RSS: the backend's process")
     if any(r.get("hit_max_time") for r in data["results"]):
         text += f"; *: stopped at --max-time ({s['max_time']:g} s) before the CI reached its target"
+    few = sorted({row["runs"] for row in bench_rows(data) if row["median_s"] is not None and row["ci_half_width"] is None})
+    if few:  # MIN_CI_SAMPLES of hwkit.measure.stats; report/ cannot import measure/
+        text += (f"; ±CI -: {'/'.join(map(str, few))} runs are too few for a 95% interval of the median (it needs "
+                 "6 at least: raise --min-iters or --min-time), nor ≈")
     if data["model"].get("flops"):
         text += "; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak (hwkit peak)"
     if data.get("interrupted"):
@@ -85,8 +90,11 @@ def _bench_caption(data: dict[str, Any]) -> str:
 
 def run_summary(data: dict[str, Any]) -> str:
     """The closing line of a bench: how long the answer took and how sure it is."""
-    widths = [row["ci_half_width"] for row in bench_rows(data) if row["ci_half_width"] is not None]
+    rows = [row for row in bench_rows(data) if row["median_s"] is not None]
+    widths = [row["ci_half_width"] for row in rows if row["ci_half_width"] is not None]
     worst = f"±{max(widths) * 100:.1f}%" if widths else "n/a"
+    if len(widths) < len(rows):  # a median without a CI is not known to ±anything
+        worst += f" ({len(rows) - len(widths)} of {len(rows)} without a CI: too few runs)"
     return f"finished in {data['elapsed_s']:.1f} s; widest 95% CI of a median: {worst}"
 
 
@@ -95,11 +103,16 @@ def parity_table(data: dict[str, Any]) -> Table:
     NaN/Inf, pass or fail."""
     tol = data["tolerance"]
     reference = data["reference"]
+    outputs = [a for r in data["results"] if r["status"] == "ok" for a in r["outputs"]]
+    vacuous = any(a["passed"] and a.get("vacuous") for a in outputs)
     table = Table(
         title=f"hwkit check: {data['model']['name']} ({shapes_text(data['model']['shapes'])}), {data['inputs']}",
         caption=(f"reference: {reference['backend']} ({reference['why']}); tolerance {tol['profile']}: "
-                 f"|x - ref| <= {tol['atol']:g} + {tol['rtol']:g}·|ref| elementwise; top-k: share of rows whose "
-                 "top-k classes match the reference's"),
+                 f"|x - ref| <= {tol['atol']:g}·max(1, rms(ref)) + {tol['rtol']:g}·|ref| elementwise (float outputs); "
+                 "max rel: |x - ref| / max(|ref|, rms(ref)); top-k: share of rows whose top-k classes match the "
+                 "reference's"
+                 + ("; [yellow]vacuous[/yellow]: every reference element is within the tolerance of 0, so an all-zero "
+                    "output would pass too: lower --atol to test it" if vacuous else "")),
         box=box.SIMPLE_HEAD,
     )
     for column in ("backend", "output", "max abs", "max rel", "mean abs", "cosine", "top-1", "top-5",
@@ -126,7 +139,7 @@ def parity_table(data: dict[str, Any]) -> Table:
 def _verdict(a: dict[str, Any]) -> str:
     """Short, for the table; the full reason is in ``ParityReport.failures``."""
     if a["passed"]:
-        return "[green]pass[/green]"
+        return "[yellow]pass, vacuous[/yellow]" if a.get("vacuous") else "[green]pass[/green]"
     if not a["shape_ok"]:
         return "[red]FAIL[/red] shape"
     if a["nan"] or a["inf"]:
@@ -135,34 +148,58 @@ def _verdict(a: dict[str, Any]) -> str:
 
 
 def bisect_table(data: dict[str, Any]) -> Table:
-    """The diverging node of a ``hwkit.bisect/1`` dict, its inputs' agreement, its outputs' errors."""
+    """The diverging node of a ``hwkit.bisect/1`` dict, its inputs' agreement, its outputs' errors,
+    and whether the graph's own outputs agree all the same."""
     tol = data["tolerance"]
     a, b = data["backends"]
+    node = data["node"]
+    constants = bool(node) and any(i["kind"] == "constant" for i in node["inputs"])
     title = f"hwkit check --bisect: {data['model']['name']}, {a} vs {b}, {data['inputs']}"
     caption = (f"{len(data['trace'])} tensors compared in {data['rounds']} round(s); "
-               f"tolerance {tol['profile']}: |b - a| <= {tol['atol']:g} + {tol['rtol']:g}·|a|"
+               f"tolerance {tol['profile']}: |b - a| <= {tol['atol']:g}·max(1, rms(a)) + {tol['rtol']:g}·|a|"
                + (f"; {len(data['skipped'])} tensor(s) skipped (no known type or not exposable)"
-                  if data["skipped"] else ""))
+                  if data["skipped"] else "")
+               + ("; constant: compiled into each backend, so bisect sees the graph's copy only, not a "
+                  "backend's (a backend that rounds its weights shows as its kernel diverging)" if constants else ""))
     table = Table(title=title, caption=caption)
     for column in ("", "tensor", "kind", "max abs", "max rel", "result"):
         table.add_column(column)
-    node = data["node"]
     if not data["found"] or node is None:
         table.add_row("result", "-", "-", "", "", "[green]no tensor differs beyond tolerance[/green]")
-        if data["trace"]:  # where they come closest to parting, for a sense of the margin
-            worst = max(data["trace"], key=lambda t: float(t["max_abs"]))
-            table.add_row("largest", worst["tensor"], f"{worst['op_type']} {worst['node']}",
-                          format_error(worst["max_abs"]), format_error(worst.get("max_rel")), "within tolerance")
+        closest = _closest(data["trace"])
+        if closest is not None:  # where they come closest to parting, for a sense of the margin
+            ratio = closest.get("tol_ratio")
+            share = f" ({float(ratio):.0%} of it)" if ratio is not None else ""
+            table.add_row("closest", closest["tensor"], f"{closest['op_type']} {closest['node']}",
+                          format_error(closest["max_abs"]), format_error(closest.get("max_rel")),
+                          f"within tolerance{share}")
         return table
     table.add_row("node", f"[bold]{node['name']}[/bold]", node["op_type"] or "", "", "",
                   f"#{node['index']} in topological order")
     for given in node["inputs"]:
+        if given["kind"] == "constant":
+            table.add_row("input", given["name"], "constant", "", "", "[yellow]not observable[/yellow]")
+            continue
         verdict = {None: "not compared", True: "[green]agrees[/green]", False: "[red]differs[/red]"}[given["passed"]]
         table.add_row("input", given["name"], given["kind"], format_error(given["max_abs"]), "", verdict)
     for out in node["outputs"]:
         verdict = "[green]agrees[/green]" if out["passed"] else f"[red]DIVERGES[/red] ({out['violations']} elements)"
         table.add_row("output", out["name"], "", format_error(out["max_abs"]), format_error(out["max_rel"]), verdict)
+    for out in data.get("graph_outputs") or []:
+        verdict = ("[green]within tolerance[/green]: the divergence does not reach it" if out["passed"]
+                   else f"[red]beyond tolerance[/red] ({out['violations']} elements)")
+        table.add_row("graph output", out["name"], "", format_error(out["max_abs"]), format_error(out["max_rel"]),
+                      verdict)
     return table
+
+
+def _closest(trace: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The tensor closest to its tolerance (|b - a| / (atol + rtol·|a|), older files: max abs);
+    None when every tensor is bit-identical."""
+    differing = [t for t in trace if number(t["max_abs"])]
+    if not differing:
+        return None
+    return max(differing, key=lambda t: number(t["max_abs"] if t.get("tol_ratio") is None else t["tol_ratio"]) or 0.0)
 
 
 def compare_table(changes: Sequence[Change], threshold: float) -> Table:

@@ -8,10 +8,15 @@ guard. The job goes to the child's stdin as a pickle; progress and the filled re
 over a separate pipe, so whatever a runtime prints cannot corrupt them. The parent waits with a
 deadline; a child that dies or overstays is recorded as ``crashed`` or ``timeout`` while the
 others go on. A third launcher (a fleet) implements the same one method.
+
+The child leads a session of its own, so Ctrl-C reaches only the parent, which kills the child's
+whole process group and keeps what was measured; ``stop_on_signals`` makes SIGTERM and SIGHUP
+do the same (``Stopped``, a KeyboardInterrupt).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -22,8 +27,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from hwkit.model import Model
@@ -32,6 +38,46 @@ from hwkit.runner.record import RunRecord, record_failure
 Progress = Callable[[str, str, float], None]  # (backend, phase, fraction done)
 _HEADER = struct.Struct("<Q")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # a service manager stopping us; a closed terminal
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) raised as an exception while ``stop_on_signals`` is on.
+
+    A KeyboardInterrupt, so every ``except KeyboardInterrupt`` that stops the workers and keeps
+    what was measured (the launchers, ``bench``) treats it exactly like Ctrl-C. The CLI exits
+    with 128 + ``signum`` (143 for SIGTERM), as a shell reports a process the signal ended.
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+def _raise_stopped(signum: int, _frame: Any) -> None:
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise ``Stopped`` in the main thread instead of
+    ending the process at once (which would leave the workers running and the results unwritten).
+
+    A signal someone else handles or ignores (``nohup`` ignores SIGHUP) is left alone, and so is
+    every signal outside the main thread, where Python cannot set handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    taken = [s for s in STOP_SIGNALS if signal.getsignal(s) == signal.SIG_DFL]
+    for signum in taken:
+        signal.signal(signum, _raise_stopped)
+    try:
+        yield
+    finally:
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 @dataclasses.dataclass
@@ -109,13 +155,13 @@ class ProcessLauncher:
                 pass_fds=(write_fd,), start_new_session=True,  # Ctrl-C reaches the parent only
             )
             os.close(write_fd)
-            try:
-                if child.stdin is not None:
-                    child.stdin.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-                    child.stdin.close()
-            except BrokenPipeError:
-                pass  # the child died at start-up; its exit status below says how
-            try:
+            try:  # from here on, whatever stops us (Ctrl-C, SIGTERM, a bug) stops the child too
+                try:
+                    if child.stdin is not None:
+                        child.stdin.write(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+                        child.stdin.close()
+                except BrokenPipeError:
+                    pass  # the child died at start-up; its exit status below says how
                 outcome = _collect(child, read_fd, job.timeout, record, progress)
             except BaseException:
                 _kill(child)
@@ -175,8 +221,13 @@ def _collect(child: subprocess.Popen[bytes], fd: int, timeout: float, record: Ru
 
 
 def _kill(child: subprocess.Popen[bytes]) -> None:
+    """Kill the worker and whatever it started: it leads a process group of its own (its own
+    session), so nothing of the backend outlives the run."""
     if child.poll() is None:
-        child.kill()
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            child.kill()  # not (or no longer) a group leader
         child.wait()
 
 

@@ -78,9 +78,14 @@ def test_a_result_of_another_kind_is_refused_by_name(tmp_path):
 
 def test_compare_exit_codes(tmp_path):
     def result_file(name, median, low, high):
-        data = {"schema": "hwkit.bench/1", "model": {"name": "m", "sha256": "abc"},
+        # Every field the views need (docs/schema/hwkit.bench-1.schema.json), with these timings.
+        settings = dict.fromkeys(("warmup_iters", "warmup_time", "min_iters", "min_time", "max_time", "threads",
+                                  "seed", "input_sets"), 1) | {"isolation": True, "precision": "fp32"}
+        data = {"schema": "hwkit.bench/1", "model": {"name": "m", "sha256": "abc", "shapes": {"1": {"x": [1]}}},
+                "mode": "latency", "settings": settings, "elapsed_s": 1.0,
                 "results": [{"backend": "onnxruntime", "device": "cpu", "batch": 1, "status": "ok",
-                             "latency_s": {"median": median, "ci_low": low, "ci_high": high}}]}
+                             "latency_s": {"median": median, "ci_low": low, "ci_high": high},
+                             "ci_half_width": 0.01, "items_per_s": 1 / median, "vs_fastest": 1.0}]}
         path = tmp_path / name
         path.write_text(json.dumps(data))
         return str(path)
