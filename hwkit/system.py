@@ -33,15 +33,20 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def usable_cores() -> int:
+    """Logical cores this process may run on (its CPU affinity where the OS has one)."""
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return len(affinity) if affinity is not None else (psutil.cpu_count(logical=True) or 1)
+
+
 def fingerprint() -> dict[str, Any]:
     """The machine and core software: enough to tell whether two results are comparable."""
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     return {
         "cpu": cpu_name(),
         "machine": platform.machine(),
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cores": psutil.cpu_count(logical=True),
-        "usable_cores": len(affinity) if affinity is not None else psutil.cpu_count(logical=True),
+        "usable_cores": usable_cores(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(),
         "python": platform.python_version(),

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwkit.api import ModelSource, split_target
+from hwkit.measure import load
 from hwkit.measure.efficiency import attach_efficiency
 from hwkit.measure.records import BackendResult, BenchResult
 from hwkit.measure.settings import BenchSettings
@@ -63,8 +64,10 @@ def bench(
                 name, device = split_target(target)
                 record = BackendResult(backend=name, device=device or "", batch=key)
                 result.results.append(record)
+                before = load.snapshot()
                 where.launch(_job(MEASURE, run.model, target, record, settings,
                                   input_sets=sets.sets, settings=settings), progress)
+                record.others_busy_cores = load.others_busy_cores(before, load.snapshot())
         if not run.reference_chosen:
             _reference_outputs(result, run.reference, keys, inputs, where)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP under runner.launch.stop_on_signals

@@ -18,7 +18,8 @@ from hwkit.parity.agreement import OutputAgreement
 from hwkit.report import files, plot, tables
 from hwkit.report.schema import BENCH_SCHEMA
 from hwkit.runner.record import RunRecord
-from hwkit.system import fingerprint
+from hwkit.measure import load
+from hwkit.system import fingerprint, usable_cores
 
 
 @dataclasses.dataclass
@@ -33,6 +34,7 @@ class BackendResult(RunRecord):
     hit_max_time: bool = False
     device_memory: dict[str, int] = dataclasses.field(default_factory=dict)
     device_samples: list[float] = dataclasses.field(default_factory=list)  # device-timer seconds
+    others_busy_cores: float | None = None  # other processes' average busy cores during this run
     outputs: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
     agreement: list[OutputAgreement] | None = None
     _summary: tuple[tuple[int, int], Summary] | None = dataclasses.field(default=None, repr=False, compare=False)
@@ -154,6 +156,7 @@ class BenchResult:
             "gflops_per_s": gflops,
             "percent_of_peak": 100 * gflops / peak if gflops and peak else None,
             "hit_max_time": record.hit_max_time,
+            "machine": self._machine_load(record),
             "device_time_s": dataclasses.asdict(summarize(record.device_samples)) if record.device_samples else None,
             "memory": {"rss_before_compile": record.rss_before_compile, "peak_rss": record.peak_rss,
                        "device": record.device_memory},
@@ -163,6 +166,14 @@ class BenchResult:
             "samples_s": record.samples,
             "agreement": [a.to_dict() for a in record.agreement] if record.agreement else None,
         }
+
+    def _machine_load(self, record: BackendResult) -> dict[str, Any]:
+        """How free the machine was while this row was measured (``hwkit.measure.load``)."""
+        busy = record.others_busy_cores
+        usable = usable_cores()
+        crowded = busy is not None and busy >= load.BUSY_CORES
+        return {"others_busy_cores": busy, "usable_cores": usable, "busy": crowded,
+                "threads_that_fit": load.fitting_threads(usable, busy) if crowded and busy is not None else None}
 
     # Views: each renders the dict above (hwkit.report), never this object.
 

@@ -11,7 +11,7 @@ from hwkit.report.schema import bench_rows
 
 CSV_COLUMNS = ["backend", "device", "batch", "status", "median_s", "p90_s", "p99_s", "ci_low_s", "ci_high_s",
                "runs", "items_per_s", "vs_fastest", "within_noise", "max_abs_diff", "parity", "compile_s", "first_run_s",
-               "peak_rss_mib", "gflops_per_s", "percent_of_peak", "error"]
+               "peak_rss_mib", "gflops_per_s", "percent_of_peak", "error", "machine_busy"]
 
 
 def bench_csv(data: dict[str, Any]) -> str:
@@ -35,7 +35,8 @@ def bench_markdown(data: dict[str, Any]) -> str:
             cells = [row["backend"], row["device"], str(row["batch"]), f"**{row['status']}**", "", "", "", "",
                      row["error"].replace("|", "/"), "", ""]
         else:
-            cells = [row["backend"], row["device"], str(row["batch"]), format_time(row["median_s"]), format_time(row["p90_s"]),
+            median = format_time(row["median_s"]) + (" (machine busy)" if row["machine_busy"] else "")
+            cells = [row["backend"], row["device"], str(row["batch"]), median, format_time(row["p90_s"]),
                      f"{format_time(row['ci_low_s'])} – {format_time(row['ci_high_s'])}" if row["ci_low_s"] is not None
                      else f"none: {row['runs']} runs are too few", f"{row['items_per_s']:,.1f}",
                      f"{row['vs_fastest']:.2f}x" + (" (within noise)" if row["within_noise"] else ""),

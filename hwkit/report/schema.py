@@ -189,5 +189,6 @@ def bench_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "peak_rss_mib": peak_rss / 2**20 if peak_rss else None,
             "gflops_per_s": result.get("gflops_per_s"),
             "percent_of_peak": result.get("percent_of_peak"),
+            "machine_busy": bool((result.get("machine") or {}).get("busy")),
         })
     return rows

@@ -40,7 +40,7 @@ def bench_table(data: dict[str, Any]) -> Table:
             continue
         vs = "1.00x" if row["vs_fastest"] == 1.0 else f"{row['vs_fastest']:.2f}x" + (" ≈" if row["within_noise"] else "")
         cells = head + [
-            format_time(row["median_s"]),
+            format_time(row["median_s"]) + (" [yellow]![/]" if row["machine_busy"] else ""),
             format_time(row["p90_s"]),
             ("-" if row["ci_half_width"] is None else f"±{row['ci_half_width'] * 100:.1f}%")
             + ("*" if row["hit_max_time"] else ""),
@@ -81,6 +81,12 @@ def _bench_caption(data: dict[str, Any]) -> str:
     if few:  # MIN_CI_SAMPLES of hwkit.measure.stats; report/ cannot import measure/
         text += (f"; ±CI -: {'/'.join(map(str, few))} runs are too few for a 95% interval of the median (it needs "
                  "6 at least: raise --min-iters or --min-time), nor ≈")
+    busy = [r for r in data["results"] if (r.get("machine") or {}).get("busy")]
+    if busy:
+        worst = max(busy, key=lambda r: float(r["machine"]["others_busy_cores"]))["machine"]
+        text += (f"; !: THE MACHINE WAS BUSY: other processes kept up to {float(worst['others_busy_cores']):.1f} of "
+                 f"{worst['usable_cores']} cores busy while these rows ran, so they are likely slower than on a free "
+                 f"machine ({s['threads']} threads were used; --threads {worst['threads_that_fit']} fits what was free)")
     if data["model"].get("flops"):
         text += "; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak (hwkit peak)"
     if data.get("interrupted"):
