@@ -120,19 +120,26 @@ def require_matplotlib() -> None:
 
 
 class _progress:
-    """A transient progress bar on stderr, one line per backend."""
+    """A transient progress bar on stderr, one line per backend. It starts with the first update,
+    so an error before anything runs is the only line on stderr (no blank line left behind)."""
 
     def __enter__(self) -> Callable[[str, str, float], None]:
         self.bar = Progress(TextColumn("{task.description:<28}"), BarColumn(), TimeElapsedColumn(),
                             console=stderr, transient=True)
         self.tasks: dict[str, TaskID] = {}
-        self.bar.__enter__()
+        self.started = False
         return self.update
 
     def update(self, backend: str, phase: str, fraction: float) -> None:
+        if not stderr.is_terminal:  # a log file or a pipe: a progress bar there is only noise
+            return
+        if not self.started:
+            self.bar.__enter__()
+            self.started = True
         if backend not in self.tasks:
             self.tasks[backend] = self.bar.add_task(backend, total=1.0)
         self.bar.update(self.tasks[backend], completed=fraction, description=f"{backend}: {phase}")
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(None, None, None)
+        if self.started:
+            self.bar.__exit__(None, None, None)

@@ -306,3 +306,12 @@ def test_row_26_check_help_documents_the_exit_codes(capsys):
 ])
 def test_row_26_a_backend_is_named_once(target, error, line):
     assert backend_error(target, error) == line
+
+
+def test_an_error_before_measuring_is_the_only_line_on_stderr(tmp_path):
+    """No blank line from a progress bar that never started (nor one on a pipe)."""
+    from tests.helpers import run_cli
+
+    done = run_cli("bench", "encoder", "--dim", "batsh=1")
+    assert done.returncode == 2 and done.stderr.splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("hwkit: error: unknown dimension name(s) batsh")
