@@ -260,3 +260,27 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise OutputError(f"cannot write {target}: permission denied; choose a writable path")
     return target
+
+
+_NOT_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+              (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it is not a regular file (symlinks followed), e.g. "/dev/zero is a
+    character device", or None for a regular file or a path that does not exist.
+
+    Every reader of a user's path asks this BEFORE opening it: ``/dev/zero`` would be read
+    forever and ``open`` blocks on a FIFO until a writer comes. ``OSError`` (permissions) is left
+    to the caller, which names its own fix.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _NOT_FILES if test(mode)), "not a regular file")
+    target = os.path.realpath(path)
+    link = f" (a link to {target})" if target != os.path.abspath(path) else ""
+    return f"{os.fspath(path)}{link} is {kind}"

@@ -113,9 +113,15 @@ def _best_rate(run: Callable[[], object], sync: Callable[[], object], seconds: f
 
 
 def _importable(module: str) -> bool:
-    import importlib.util
+    """Whether ``module`` imports here: a library that is absent or broken is no candidate (the
+    figure lists the libraries that were)."""
+    import importlib
 
-    return importlib.util.find_spec(module) is not None
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _matrix() -> Any:

@@ -8,7 +8,6 @@ file's end; ``vet_external_data`` refuses all of it before a byte is read.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
+from hwkit._files import not_a_regular_file
 from hwkit.errors import ModelError
 
 # What onnx.load, the checker and onnx's Python helpers may raise for unreadable or malformed
@@ -24,29 +24,19 @@ from hwkit.errors import ModelError
 PARSE_ERRORS = (DecodeError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, OSError,
                  IndexError, KeyError, AttributeError, RecursionError, OverflowError)
 
-_NOT_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-              (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
-
-
 def refuse_non_file(path: str | os.PathLike[str], fix: str) -> None:
-    """Refuse a path that is not a regular file (symlinks followed) before anything opens it:
-    ``/dev/zero`` would be read forever and a FIFO blocks ``open`` until a writer comes.
-    A path that does not exist is left to the caller, which names the fix for that.
+    """Refuse a path that is not a regular file (``_files.not_a_regular_file``) before anything
+    opens it. A path that does not exist is left to the caller, which names the fix for that.
 
     Raises:
         ModelError: ``path`` is a device, a FIFO, a socket or a folder; ``fix`` says what to pass.
     """
     try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return
+        what = not_a_regular_file(path)
     except OSError as e:
         raise ModelError(f"cannot read {os.fspath(path)}: {e.strerror or e}; check its permissions") from e
-    kind = next((name for test, name in _NOT_FILES if test(mode)), None)
-    if kind is not None or not stat.S_ISREG(mode):
-        target = os.path.realpath(path)
-        link = f" (a link to {target})" if target != os.path.abspath(path) else ""
-        raise ModelError(f"{os.fspath(path)}{link} is {kind or 'not a regular file'}, not a file; {fix}")
+    if what is not None:
+        raise ModelError(f"{what}, not a file; {fix}")
 
 
 def all_tensors(proto: onnx.ModelProto) -> Iterator[TensorProto]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
+from hwkit._files import not_a_regular_file
 from hwkit.errors import ResultError
 
 BENCH_SCHEMA = "hwkit.bench/1"
@@ -40,6 +41,9 @@ def load_result(path: str | os.PathLike[str], schema: str = BENCH_SCHEMA) -> dic
     """
     hint = f"write one with {WRITERS.get(schema, 'hwkit')}"
     try:
+        special = not_a_regular_file(path)  # /dev/zero would be read forever, a FIFO block forever
+        if special is not None:
+            raise ResultError(f"{special}, not a result file; {hint}")
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError as e:

@@ -241,7 +241,7 @@ def test_a_folder_and_a_missing_file(tmp_path):
     with pytest.raises(ResultError, match="result file not found: .*r.json; write one with hwkit bench --json"):
         load_result(tmp_path / "r.json")
     (tmp_path / "d.json").mkdir()
-    with pytest.raises(ResultError, match="cannot read the result file .*d.json"):
+    with pytest.raises(ResultError, match="d.json is a folder, not a result file"):
         load_result(tmp_path / "d.json")
 
 
@@ -255,3 +255,21 @@ def test_row_35_compare_on_a_malformed_file_is_one_line_and_exit_2(real, tmp_pat
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"hwkit: error: {bad}: results[0].latency_s.median is missing" in err
     assert main(["compare", str(good), str(good)]) == 0
+
+
+@pytest.mark.timeout(20)  # a regression would block on the FIFO or read /dev/zero forever
+@pytest.mark.parametrize("kind", ["char device", "fifo", "folder", "link to a device"])
+def test_a_result_path_that_is_not_a_file_is_refused_before_opening(tmp_path, kind):
+    import os
+
+    path = tmp_path / "r.json"
+    if kind == "char device":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.raises(ResultError, match=r"is a (character device|FIFO \(named pipe\)|folder).*, not a result file"):
+        load_result(path)
