@@ -314,3 +314,30 @@ def test_docs_state_the_decision():
     for needed in ("max(1, rms(ref))", "max(|ref|, rms(ref))", "vacuous", "benchmarks/tolerance_scale.py",
                    "not observable", "Exit codes"):
         assert needed in text
+
+
+def test_row_39_large_outputs_with_zeros_pass_and_show_a_finite_relative_difference(tmp_path, capsys):
+    """A ReLU output of large magnitude (half zeros) from two real runtimes: the relative
+    difference stays finite where the reference is 0, and float32 rounding passes fp32."""
+    from hwkit.testing import require_backend
+
+    require_backend("onnxruntime")
+    require_backend("openvino")
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((256, 256)) * 30).astype(np.float32)  # outputs of magnitude ~500
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Relu", ["h"], ["y"])], "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 256])],
+        [onnx.numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "big.onnx"
+    onnx.save(model, path)
+    report = tmp_path / "r.json"
+    code = main(["check", str(path), "-b", "onnxruntime,openvino", "--json", str(report)])
+    out = capsys.readouterr().out
+    data = json.loads(report.read_text())
+    (agreement,) = data["results"][0]["outputs"]
+    assert code == 0 and agreement["passed"] and isinstance(agreement["max_rel"], float) and agreement["max_rel"] < 1e-3
+    assert "e+30" not in out and agreement["atol_effective"] > 1e-4  # the atol grew with the output's scale
