@@ -64,3 +64,23 @@ def run_cli(*args: str, site: Path | None = None, env: dict[str, str] | None = N
 
 
 FAST_BENCH = ["--min-time", "0.05", "--min-iters", "3", "--warmup", "1", "--warmup-time", "0", "--target-ci", "0"]
+
+
+def signal_when_marked(child: subprocess.Popen[str], marker: Path, signum: int, settle: float = 0.0,
+                       deadline_s: float = 90) -> tuple[str, str]:
+    """Wait until ``marker`` exists (a slow test backend writes it when it starts), send
+    ``signum`` to ``child`` and return its (stdout, stderr); the child never outlives this."""
+    import time
+
+    try:
+        deadline = time.monotonic() + deadline_s
+        while not marker.exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+            time.sleep(0.05)
+        time.sleep(settle)
+        child.send_signal(signum)
+        return child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()

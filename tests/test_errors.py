@@ -25,7 +25,7 @@ from hwkit._files import atomic_write
 from hwkit.cli import main
 from hwkit.errors import ModelError, OutputError
 from hwkit.model.npz import load_inputs
-from tests.helpers import FAST_BENCH, add_relu_model, make_plugin_dist, run_cli, unknown_ops_model
+from tests.helpers import FAST_BENCH, add_relu_model, make_plugin_dist, run_cli, signal_when_marked, unknown_ops_model
 
 
 @pytest.fixture
@@ -374,18 +374,7 @@ def test_row_17_ctrl_c_keeps_results_prints_the_table_exits_130(tmp_path, static
     child = subprocess.Popen([sys.executable, "-m", "hwkit.cli", "bench", str(static_relu), "-b", "onnxruntime,sleeper",
                               "--threads", "1", "--json", str(report), *FAST_BENCH],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while not marker.exists():  # the sleeper runs only after onnxruntime has finished
-            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
-            time.sleep(0.1)
-        time.sleep(0.3)
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+    out, err = signal_when_marked(child, marker, signal.SIGINT, settle=0.3)  # the sleeper runs after onnxruntime
     assert child.returncode == 130, err
     records = bench_json(report)
     assert records["onnxruntime"]["status"] == "ok" and records["onnxruntime"]["latency_s"]["count"] >= 3

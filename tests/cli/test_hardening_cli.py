@@ -25,7 +25,7 @@ import pytest
 from hwkit.cli import main
 from hwkit.cli.common import backend_error
 from hwkit.runner.launch import stop_on_signals
-from tests.helpers import FAST_BENCH, add_relu_model, make_plugin_dist
+from tests.helpers import FAST_BENCH, add_relu_model, make_plugin_dist, signal_when_marked
 from tests.measure.test_hardening import HardeningPlugin
 
 FAST = ["--min-time", "0.01", "--min-iters", "3", "--warmup", "0", "--warmup-time", "0", "--target-ci", "0"]
@@ -151,18 +151,8 @@ def test_row_23_sigterm_kills_the_workers_writes_every_file_exits_143(tmp_path, 
                               "-b", "onnxruntime,sleepy", "--threads", "1", *FAST_BENCH,
                               *(a for k, p in paths.items() for a in (f"--{k}", str(p)))],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while not marker.exists():  # sleepy runs only after onnxruntime has finished
-            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
-            time.sleep(0.05)
-        worker, helper = map(int, marker.read_text().split())
-        child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+    out, err = signal_when_marked(child, marker, signal.SIGTERM)  # sleepy runs after onnxruntime
+    worker, helper = map(int, marker.read_text().split())
     assert child.returncode == 143, err
     assert "Traceback" not in err and "hwkit: error:" not in err
     data = json.loads(paths["json"].read_text())
