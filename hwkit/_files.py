@@ -21,7 +21,7 @@ import shutil
 import stat
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,8 +166,9 @@ def _write_entry(entry: Path, data: bytes) -> None:
     # The checksum goes first: a process reading between the two writes finds no entry yet (two
     # first runs filling the cache at once stay silent) or an old entry that does not match it
     # (rebuilt); none trusts a half-written pair. sha256sum's format: `sha256sum -c` checks it.
-    atomic_write(_checksum_path(entry), f"{hashlib.sha256(data).hexdigest()}  {entry.name}\n")
-    atomic_write(entry, data)
+    # A link planted in the cache is replaced, never written through (it may point anywhere).
+    atomic_write(_checksum_path(entry), f"{hashlib.sha256(data).hexdigest()}  {entry.name}\n", through_links=False)
+    atomic_write(entry, data, through_links=False)
 
 
 def _checksum_path(entry: Path) -> Path:
@@ -190,14 +191,23 @@ def _rebuilding(entry: Path, problem: str) -> None:
     warnings.warn(f"cached {entry} {problem}; rebuilding it", stacklevel=3)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
+def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, through_links: bool = True) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
 
-    A reader sees either the old file or the complete new one, never a partial write.
+    A reader sees either the old file or the complete new one, never a partial write. A symlink
+    is written through: its target is replaced and the link kept (docs/results.md); a cache entry
+    (``through_links=False``) replaces the link itself. Never replaces a device, a FIFO or a
+    socket (as root, renaming over /dev/zero would succeed).
     """
     target = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     try:
+        if through_links:  # a cache entry is hwkit's own: whatever stands there is replaced
+            what = not_a_regular_file(target)
+            if what is not None:
+                raise OutputError(f"cannot write {path}: {what}; choose a file path for the output")
+            if target.is_symlink():
+                target = Path(os.path.realpath(target))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
@@ -249,17 +259,39 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Fail now, before any measuring, if ``path`` could not be written later."""
+def check_writable(path: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str] | None] = ()) -> Path:
+    """Fail now, before any measuring, if ``path`` could not be written later, or if it is one of
+    the run's ``inputs`` (the model, its external data, an inputs file), which writing would
+    destroy. A symlink is followed: ``atomic_write`` replaces the file it points to."""
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    for source in inputs:
+        if source is not None and _same_file(target, Path(source)):
+            raise OutputError(f"cannot write {target}: it is an input of this run ({source}) and would be "
+                              "overwritten; choose another output path")
+    folder = Path(os.path.realpath(target)).parent
     if target.is_dir():
         raise OutputError(f"{target} is a folder; give a file path for the output")
+    try:
+        what = not_a_regular_file(target)
+    except OSError:
+        what = None  # permissions: the access check below names them
+    if what is not None:  # a device, FIFO or socket: never replaced by a result file
+        raise OutputError(f"cannot write {path}: {what}; choose a file path for the output")
     if not folder.exists():
         raise OutputError(f"cannot write {target}: folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise OutputError(f"cannot write {target}: permission denied; choose a writable path")
     return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file after symlinks (realpath) or hard links (samefile, when both exist)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
 
 
 _NOT_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),

@@ -13,6 +13,7 @@ import onnx
 from hwkit.backend import BackendOptions, Device, Executable
 from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, first_line
 from hwkit.model.model import Model
+from hwkit.hookspecs import describe
 from hwkit.plugins import BackendInfo, registry
 
 ModelSource = Model | onnx.ModelProto | bytes | str | os.PathLike[str]
@@ -40,15 +41,23 @@ def split_target(target: str) -> tuple[str, str | None]:
 
 
 def pick_device(info: BackendInfo, device: str | Device | None) -> Device:
-    """The named device of a backend (case-insensitive), or its first one."""
+    """The named device of a backend (case-insensitive), or its first one. A ``Device`` must be
+    one of the backend's own (``hwkit.backends()`` lists them): another backend's is refused here,
+    not deep in the plugin."""
+    names = ", ".join(d.name for d in info.devices)
     if isinstance(device, Device):
-        return device
+        if device in info.devices:
+            return device
+        raise BackendUnavailableError(f"backend '{info.name}' has no device {device.name!r} ({device.kind}; "
+                                      f"is it another backend's Device?); its devices: {names}")
     if device is None:
         return info.devices[0]
+    if not isinstance(device, str):
+        raise BackendUnavailableError(f"device must be a name or a hwkit.Device, got {type(device).__name__}; "
+                                      f"backend '{info.name}' has: {names}")
     for candidate in info.devices:
         if candidate.name.lower() == device.lower():
             return candidate
-    names = ", ".join(d.name for d in info.devices)
     raise BackendUnavailableError(f"backend '{info.name}' has no device '{device}'; its devices: {names}")
 
 
@@ -92,9 +101,9 @@ def compile_with(info: BackendInfo, model: Model, device: Device, options: Backe
         executable = info.runtime.compile(model, device, options)
     except HwkitError:
         raise
-    except Exception as e:  # a plugin's SDK may raise anything while compiling
-        raise CompileError(f"backend '{info.name}' failed to compile '{model.name}': "
-                           f"{type(e).__name__}: {first_line(e)}") from e
+    except (Exception, SystemExit) as e:  # a plugin's SDK may raise anything (even exit) while compiling
+        what = f"{type(e).__name__}: {first_line(e)}" if isinstance(e, Exception) else describe(e)
+        raise CompileError(f"backend '{info.name}' failed to compile '{model.name}': {what}") from e
     if not isinstance(executable, Executable):
         raise CompileError(f"backend '{info.name}' returned {type(executable).__name__}, not an Executable")
     return executable

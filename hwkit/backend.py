@@ -140,8 +140,11 @@ class Executable(ABC):
         if self.closed:
             raise ExecutionError("this executable was closed; compile the model again")
         checked = self.model.check_inputs(inputs)
-        outputs = self.execute(checked)
-        self.synchronize()
+        try:
+            outputs = self.execute(checked)
+            self.synchronize()
+        except SystemExit as e:  # a plugin's exit is its failure; never hwkit's (a CI gate would pass)
+            raise ExecutionError(f"{type(self).__name__}.execute called sys.exit({e.code!r})") from e
         return outputs
 
     def synchronize(self) -> None:

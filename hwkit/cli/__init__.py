@@ -25,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line that names the help to read."""
 
     def error(self, message: str) -> NoReturn:
-        stderr.print(f"hwkit: error: {message} (see '{self.prog} --help')", highlight=False, markup=False)
+        stderr.print(f"hwkit: error: {message} (see '{self.prog} --help')", highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
 from rich.table import Table
 
 from hwkit.api import backends
@@ -30,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
         devices = ", ".join(f"{d.name} ({d.description})" if d.description else d.name for d in info.devices)
         dist = f"{info.distribution} {info.version}" if info.distribution else info.plugin
         runtime = ", ".join(f"{k} {v.split('-')[0]}" for k, v in info.versions().items())
-        table.add_row(info.name, f"[{colours[info.status]}]{info.status}[/]", devices or "-", dist,
-                      runtime or "-", info.reason or "")
+        table.add_row(escape(info.name), f"[{colours[info.status]}]{info.status}[/]", escape(devices or "-"),
+                      escape(dist), escape(runtime or "-"), escape(info.reason or ""))
     if not infos:
         stdout.print("no backends installed: pip install hwkit-onnxruntime (or another hwkit-* plugin)")
         return 0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from hwkit.api import open_model
 from hwkit.measure.bench import bench
 from hwkit.measure.settings import BenchSettings
 from hwkit._files import check_writable
@@ -15,13 +16,16 @@ from hwkit.cli.common import (
     add_run_arguments,
     backend_error,
     exit_code_of_signal,
+    input_files,
     parse_dims,
     parse_options,
     parse_shapes,
+    seconds,
     print_whole,
     split_list,
     stderr,
     stdout,
+    whole,
 )
 from hwkit.errors import HwkitError, OptionError
 
@@ -37,17 +41,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "130 (Ctrl-C), 143 (SIGTERM), 129 (SIGHUP): stopped, what was measured is printed and written; "
                     "141: stdout was closed early (| head), the files are written.")
     add_run_arguments(parser, threads_default="physical cores", reference="run once untimed when not chosen")
-    parser.add_argument("--min-time", type=float, default=defaults.min_time, help="timed seconds at least (%(default)s)")
-    parser.add_argument("--min-iters", type=int, default=defaults.min_iters, help="timed runs at least (%(default)s)")
-    parser.add_argument("--max-time", type=float, default=defaults.max_time, help="stop timing after this many seconds (%(default)s)")
-    parser.add_argument("--target-ci", type=float, default=defaults.target_ci,
+    parser.add_argument("--min-time", type=seconds(), default=defaults.min_time, help="timed seconds at least (%(default)s)")
+    parser.add_argument("--min-iters", type=whole(1), default=defaults.min_iters, help="timed runs at least (%(default)s)")
+    parser.add_argument("--max-time", type=seconds(), default=defaults.max_time, help="stop timing after this many seconds (%(default)s)")
+    parser.add_argument("--target-ci", type=seconds(), default=defaults.target_ci,
                         help="keep timing until the median's 95%% CI is within this fraction (%(default)s; 0: off)")
-    parser.add_argument("--warmup", type=int, default=defaults.warmup_iters, help="warm-up runs at least (%(default)s)")
-    parser.add_argument("--warmup-time", type=float, default=defaults.warmup_time, help="warm-up seconds at least (%(default)s)")
-    parser.add_argument("--input-sets", type=int, default=defaults.input_sets, help="seeded input sets to rotate (%(default)s)")
+    parser.add_argument("--warmup", type=whole(0), default=defaults.warmup_iters, help="warm-up runs at least (%(default)s)")
+    parser.add_argument("--warmup-time", type=seconds(), default=defaults.warmup_time, help="warm-up seconds at least (%(default)s)")
+    parser.add_argument("--input-sets", type=whole(1), default=defaults.input_sets, help="seeded input sets to rotate (%(default)s)")
     parser.add_argument("--batch", metavar="N[,N…]",
                         help="throughput mode: sweep these batch sizes over the dynamic batch dimension")
-    parser.add_argument("--timeout", type=float, default=defaults.timeout,
+    parser.add_argument("--timeout", type=seconds(), default=defaults.timeout,
                         help="seconds one backend may take before it is stopped (%(default)s)")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run every backend in this process (faster start; a crash ends the run)")
@@ -61,9 +65,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     outputs = {kind: getattr(args, kind) for kind in ("json", "csv", "markdown", "plot") if getattr(args, kind)}
     for path in outputs.values():
-        check_writable(path)  # fail before measuring, not after
+        check_writable(path)  # fail before measuring (and before a large model is read), not after
     if args.plot:
         require_matplotlib()
+    model = open_model(args.model)
+    for path in outputs.values():
+        check_writable(path, input_files(model))  # never write over the model or its data
     settings = BenchSettings(
         warmup_iters=args.warmup, warmup_time=args.warmup_time, min_iters=args.min_iters,
         min_time=args.min_time, max_time=args.max_time, threads=args.threads, seed=args.seed,
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         target_ci=args.target_ci or None,
     )
     with _progress() as (update):
-        result = bench(args.model, split_list(args.backends), settings, progress=update, reference=args.reference)
+        result = bench(model, split_list(args.backends), settings, progress=update, reference=args.reference)
     writers: dict[str, Callable[[str], object]] = {
         "json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot,
     }
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         except HwkitError as e:  # one file that cannot be written costs neither the others nor the table
             unwritten.append(e)
             continue
-        stderr.print(f"wrote {path}", highlight=False)
+        stderr.print(f"wrote {path}", highlight=False, markup=False)
     print_whole(result.table())
     stdout.print(result.summary_line(), highlight=False)
     for error in unwritten:

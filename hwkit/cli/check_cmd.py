@@ -15,6 +15,7 @@ from hwkit.cli.common import (
     parse_dims,
     parse_options,
     parse_shapes,
+    seconds,
     print_whole,
     split_list,
     stderr,
@@ -43,6 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="generated input sets, seeds SEED.. (default %(default)s; --bisect uses one)")
     parser.add_argument("--atol", type=float, help="absolute tolerance (overrides the profile's)")
     parser.add_argument("--rtol", type=float, help="relative tolerance (overrides the profile's)")
+    parser.add_argument("--timeout", type=seconds(), default=defaults.timeout,
+                        help="seconds one backend may take before it is stopped (%(default)s)")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run every backend in this process (faster start; a crash ends the check)")
     parser.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     parser.set_defaults(handler=run)
 
@@ -53,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     settings = CheckSettings(
         seeds=args.seeds, seed=args.seed, inputs=args.inputs, precision=args.precision, atol=args.atol,
         rtol=args.rtol, threads=args.threads, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
-        options=parse_options(args.option, per_backend=True),
+        options=parse_options(args.option, per_backend=True), isolation=not args.no_isolation,
+        timeout=args.timeout,
     )
     backends = split_list(args.backends)
     if args.bisect:
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     report = check(args.model, backends, args.reference, settings)
     if args.json:  # before printing: a reader that closes stdout early (| head) loses nothing
         report.to_json(args.json)
-        stderr.print(f"wrote {args.json}", highlight=False)
+        stderr.print(f"wrote {args.json}", highlight=False, markup=False)
     print_whole(report.table())
     # A backend that did not run is an error (exit 2), not a mismatch: it has no outputs to disagree.
     failed = [r for r in report.results if r.status != "ok"]
@@ -86,7 +92,7 @@ def _bisect(args: argparse.Namespace, backends: list[str] | None, settings: Chec
     report = bisect(args.model, a, b, settings)
     if args.json:  # before printing, as above
         report.to_json(args.json)
-        stderr.print(f"wrote {args.json}", highlight=False)
+        stderr.print(f"wrote {args.json}", highlight=False, markup=False)
     print_whole(report.table())
     if report.found:
         # Exit 1 either way: a tensor differs beyond tolerance; the line says whether it shows.

@@ -6,11 +6,14 @@ import argparse
 import errno
 import signal
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from hwkit.errors import OptionError
+from hwkit.model import Model
+from hwkit.runner.validate import check_number
 from hwkit.model.zoo import DEFAULT_MODEL
 from hwkit.parity.tolerance import TOLERANCES
 from hwkit.runner.plan import DEFAULT_REFERENCE
@@ -33,6 +36,29 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, Ctrl-C, as shells report it; SIGT
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: stdout's reader left (| head), as shells report it
 
 
+def whole(minimum: int) -> Any:
+    """An argparse type: a whole number >= ``minimum`` (a usage error, one line, otherwise)."""
+    return _checked(minimum, True)
+
+
+def seconds(minimum: float = 0) -> Any:
+    """An argparse type: a finite number >= ``minimum`` (no nan, no inf)."""
+    return _checked(minimum, False)
+
+
+def _checked(minimum: float, is_whole: bool) -> Any:
+    def parse(text: str) -> int | float:
+        value: int | float = int(text) if is_whole else float(text)  # ValueError: argparse's "invalid int value"
+        try:
+            check_number("the value", value, minimum, whole=is_whole)
+        except OptionError:
+            kind = "a whole number" if is_whole else "a finite number"
+            raise argparse.ArgumentTypeError(f"must be {kind} >= {minimum:g}; got '{text}'") from None
+        return value
+    parse.__name__ = "int" if is_whole else "float"  # argparse names the type by it
+    return parse
+
+
 def exit_code_of_signal(name: str) -> int:
     """128 + the signal's number ("SIGTERM" -> 143): what a shell reports for a process it ended."""
     return 128 + int(signal.Signals[name])
@@ -49,6 +75,12 @@ def backend_error(target: str, error: str) -> str:
     return f"{target}: {error}"
 
 
+def input_files(model: Model, *others: str | None) -> list[Path | str | None]:
+    """The files a run reads (the model's, its external data, ``others`` such as --inputs): an
+    output path may be none of them (``hwkit._files.check_writable``)."""
+    return [model.path, *model.external_files, *others]
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, threads_default: str, reference: str) -> None:
     """MODEL, -b, --reference, --threads, --precision, -o and the input flags: what every command
     over several backends takes."""
@@ -57,7 +89,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, threads_default: str, ref
     parser.add_argument("-b", "--backends", help="comma list of BACKEND[:DEVICE] (default: every available one)")
     parser.add_argument("--reference", help=f"the backend whose outputs the others are compared with (default: "
                         f"{DEFAULT_REFERENCE} if available, {reference}; else the first chosen)")
-    parser.add_argument("--threads", type=int, help=f"intra-op threads for every backend (default: {threads_default})")
+    parser.add_argument("--threads", type=whole(1), help=f"intra-op threads for every backend (default: {threads_default})")
     parser.add_argument("--precision", choices=list(TOLERANCES), default="fp32",
                         help="tolerance profile outputs are judged by (default %(default)s); a backend's own "
                         "precision is an option, e.g. -o openvino.precision=fp16")
@@ -72,7 +104,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fix an input's shape, e.g. x=1x3x224x224 (repeatable)")
     parser.add_argument("--dim", action="append", default=[], metavar="NAME=N",
                         help="fix a symbolic dimension everywhere, e.g. batch=8 (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
+    parser.add_argument("--seed", type=whole(0), default=0, help="seed of the generated inputs (default 0)")
 
 
 def parse_shapes(values: Sequence[str]) -> dict[str, tuple[int, ...]]:

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     also = also_removed(args.names) if args.action == "uninstall" else []
     if also:
         stderr.print(f"note: this also removes backend(s) {', '.join(also)}, from the same distribution",
-                     highlight=False)
+                     highlight=False, markup=False)
     if args.dry_run:
         stdout.print(shlex.join(command), highlight=False, markup=False, soft_wrap=True)
         return 0
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             f"{_last_error(result.stderr)}; check the name (hwkit backends lists the installed ones)"
         )
     done = "installed" if args.action == "install" else "uninstalled"
-    stderr.print(f"{done} {targets}; 'hwkit backends' shows what can run here", highlight=False)
+    stderr.print(f"{done} {targets}; 'hwkit backends' shows what can run here", highlight=False, markup=False)
     return 0
 
 

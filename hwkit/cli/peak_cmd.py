@@ -20,5 +20,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     figure = peak_gflops(args.device, args.threads or default_threads(), refresh=args.refresh)
     stdout.print(f"{figure['device']}: {figure['gflops']:.1f} GFLOP/s fp32 matmul "
-                 f"({figure['size']}², {figure['threads']} threads, {figure['library']})", highlight=False)
+                 f"({figure['size']}², {figure['threads']} threads, {figure['library']})", highlight=False, markup=False)
     return 0

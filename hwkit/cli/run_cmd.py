@@ -6,11 +6,12 @@ import argparse
 import time
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
 from hwkit.api import compile, open_model
 from hwkit._files import atomic_write, check_writable
-from hwkit.cli.common import add_model_arguments, parse_dims, parse_options, parse_shapes, stdout
+from hwkit.cli.common import add_model_arguments, input_files, parse_dims, parse_options, parse_shapes, stdout
 from hwkit.model.npz import load_inputs, save_arrays
 from hwkit.model.specs import check_outputs
 from hwkit.report.format import format_time
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         check_writable(args.save)
     model = open_model(args.model)
+    if args.save:
+        check_writable(args.save, input_files(model, args.inputs))  # never write over what is read
     if args.inputs:
         inputs = load_inputs(args.inputs)
     else:
@@ -51,17 +54,17 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(model.outputs, outputs, args.backend, model.inputs, inputs)  # a plugin's bug, named
     if args.save:  # before printing: a reader that closes stdout early (| head) loses nothing
         atomic_write(args.save, save_arrays(outputs))
-    table = Table(title=f"{model.name} on {args.backend} ({format_time(elapsed)}, first run)")
+    table = Table(title=escape(f"{model.name} on {args.backend} ({format_time(elapsed)}, first run)"))  # names literal
     for column in ("output", "dtype", "shape", "min", "max", "mean", "first values"):
         table.add_column(column)
     for name, value in outputs.items():
         if value is None:  # an absent optional output
-            table.add_row(name, "-", "None", "-", "-", "-", "")
+            table.add_row(escape(name), "-", "None", "-", "-", "-", "")
             continue
         items = value if isinstance(value, list) else [value]
         for index, array in enumerate(items):
             label = f"{name}[{index}]" if isinstance(value, list) else name
-            table.add_row(label, array.dtype.name, "x".join(map(str, array.shape)) or "scalar", *_summary(array))
+            table.add_row(escape(label), array.dtype.name, "x".join(map(str, array.shape)) or "scalar", *_summary(array))
     if any(isinstance(v, list) and not v for v in outputs.values()):
         stdout.print("(an empty sequence output has no rows)", highlight=False)
     stdout.print(table)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hwkit.api import ModelSource, split_target
@@ -14,6 +15,7 @@ from hwkit.measure import load
 from hwkit.measure.efficiency import attach_efficiency
 from hwkit.measure.records import BackendResult, BenchResult
 from hwkit.measure.settings import BenchSettings
+from hwkit.errors import OptionError
 from hwkit.model import Model
 from hwkit.parity.agreement import compare_outputs
 from hwkit.parity.check import BackendParity
@@ -55,6 +57,11 @@ def bench(
     inputs = [make_input_sets(run.model, shapes=settings.shapes, dims=settings.dims, seed=settings.seed,
                               count=settings.input_sets, batch=b) for b in batches]  # bad shapes fail now
     keys = [b if b is not None else _leading(run.model, sets) for b, sets in zip(batches, inputs)]
+    if 0 in keys:  # a 0-item batch times no work: items/s and GFLOP/s would be 0/0, so say so now
+        name = run.model.inputs[0].name
+        shape = "x".join(map(str, inputs[keys.index(0)].shapes[name]))
+        raise OptionError(f"input '{name}' has a batch of 0 items (shape {shape}): there is nothing to measure; "
+                          "give a batch size >= 1 (--shape, --dim)")
     result = BenchResult(run.model, settings, {k: s.shapes for k, s in zip(keys, inputs)}, [],
                          reference=split_target(run.reference)[0], reference_note=run.reference_note)
     where = launcher(settings.isolation)
@@ -77,9 +84,9 @@ def bench(
         for record in result.results:
             if record.status == "ok" and not record.samples:
                 record.status, record.error = "interrupted", why
-    attach_agreement(result)
+    _after_measuring("comparing outputs", attach_agreement, result)
     if settings.efficiency and not result.interrupted:
-        attach_efficiency(result)
+        _after_measuring("counting FLOPs and the peak", attach_efficiency, result)
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -118,6 +125,16 @@ def attach_agreement(result: BenchResult) -> None:
         for record in result.results:
             if record.batch == batch and record.outputs is not None:
                 record.agreement = compare_outputs(reference, record.outputs, tol)
+
+
+def _after_measuring(what: str, step: Callable[[BenchResult], None], result: BenchResult) -> None:
+    """Run a step that only adds columns: whatever it raises (a plugin's odd outputs, a broken
+    cache) becomes one warning, and every measured row still reaches the table and the files."""
+    try:
+        step(result)
+    except Exception as e:  # noqa: BLE001 - reported, not swallowed: the figures it adds stay empty
+        warnings.warn(f"{what} failed, those columns are empty: {type(e).__name__}: {' '.join(str(e).split())}",
+                      stacklevel=3)
 
 
 def _leading(model: Model, sets: InputSets) -> int:

@@ -9,8 +9,8 @@ from typing import Any
 import psutil
 
 from hwkit.backend import Precision
-from hwkit.errors import OptionError
 from hwkit.parity.tolerance import tolerance
+from hwkit.runner.validate import check_number, check_numbers
 
 
 def default_threads() -> int:
@@ -44,15 +44,12 @@ class BenchSettings:
     timeout: float = 600.0  # seconds a backend may take (compile + runs) before it is stopped
 
     def __post_init__(self) -> None:
-        for name in ("warmup_iters", "min_iters", "input_sets"):
-            if getattr(self, name) < (1 if name != "warmup_iters" else 0):
-                raise OptionError(f"{name} must be >= {1 if name != 'warmup_iters' else 0}")
+        check_numbers(self, {"warmup_iters": 0, "min_iters": 1, "input_sets": 1, "seed": 0, "threads": 1}, whole=True)
+        check_numbers(self, {"warmup_time": 0, "min_time": 0, "max_time": 0, "timeout": 0}, unit="seconds")
+        check_numbers(self, {"target_ci": 0})
         tolerance(self.precision)  # an unknown profile fails here, before anything runs
-        if any(b < 1 for b in self.batches or ()):
-            raise OptionError("batch sizes must be >= 1")
-        for name in ("warmup_time", "min_time", "max_time", "timeout"):
-            if getattr(self, name) < 0:
-                raise OptionError(f"{name} must be >= 0 seconds")
+        for size in self.batches or ():
+            check_number("batch size", size, 1, whole=True)
 
     def resolved_threads(self) -> int:
         return self.threads or default_threads()

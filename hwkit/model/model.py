@@ -329,6 +329,7 @@ def _parse(data: bytes, where: str) -> onnx.ModelProto:
 def _check(proto: onnx.ModelProto, where: str, path: Path | None = None) -> None:
     if not proto.HasField("graph") or not proto.opset_import:
         raise ModelError(f"{where} is not an ONNX model: it has no graph or no opset; check the file")
+    _check_opsets(proto, where)
     try:
         # The path form also checks models over 2 GB, whose proto cannot be serialized whole.
         onnx.checker.check_model(str(path) if path else proto)
@@ -337,6 +338,20 @@ def _check(proto: onnx.ModelProto, where: str, path: Path | None = None) -> None
             f"{where} is not a valid ONNX graph: {_one_line(e)}; repair or re-export the model "
             "(onnx.checker.check_model lists every problem)"
         ) from e
+
+
+def _check_opsets(proto: onnx.ModelProto, where: str) -> None:
+    """Refuse an opset newer than the installed onnx knows: the checker lets it pass, and
+    backends then run it silently as an older one or fail with a cut message."""
+    known = onnx.defs.C.schema_version_map()  # {domain: (first, last)} of the installed onnx
+    for entry in proto.opset_import:
+        domain = "" if entry.domain == "ai.onnx" else entry.domain
+        if domain in ("", "ai.onnx.ml") and entry.version > known[domain][1]:
+            name = entry.domain or "ai.onnx"
+            raise ModelError(
+                f"{where} uses opset {entry.version} of {name}, newer than the installed onnx {onnx.__version__} "
+                f"knows (up to {known[domain][1]}); upgrade onnx (pip install -U onnx) or re-export the model at "
+                f"opset {known[domain][1]} or lower")
 
 
 def _one_line(error: BaseException, limit: int = 300) -> str:

@@ -202,6 +202,9 @@ def _shorten(items: Sequence[str], limit: int = 3) -> str:
 
 def check_inputs(specs: Sequence[TensorSpec], inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Return ``inputs`` as numpy arrays in graph order, or raise ModelError on any mismatch."""
+    if not isinstance(inputs, Mapping):
+        raise ModelError(f"inputs must be a mapping of input name -> array, got {type(inputs).__name__}; "
+                         "e.g. {" + ", ".join(f"'{s.name}': array" for s in specs) + "}")
     _check_names("input", inputs, specs)
     missing = [s.name for s in specs if s.name not in inputs]
     if missing:
@@ -232,7 +235,8 @@ def _check_array(spec: TensorSpec, value: Any, bound: dict[str, int], what: str)
     if array.dtype.name != spec.dtype:
         raise ModelError(f"{what} must be {spec.dtype}, got {array.dtype.name}; convert it with .astype('{spec.dtype}')")
     _check_shape(spec, array.shape, "input", bound)
-    return array
+    # One memory layout for every runtime: some (torch) refuse negative strides (x[:, ::-1]).
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def _check_shape(

@@ -3,6 +3,7 @@ reference backend under a tolerance profile. ``check`` returns a ``ParityReport`
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import warnings
@@ -21,9 +22,10 @@ from hwkit.parity.agreement import OutputAgreement, compare_output
 from hwkit.parity.tolerance import Tolerance, tolerance
 from hwkit.report import tables
 from hwkit.report.schema import CHECK_SCHEMA
-from hwkit.runner.launch import InlineLauncher, Job, Launcher, Progress
+from hwkit.runner.launch import Job, Launcher, Progress, launcher as make_launcher
 from hwkit.runner.plan import InputsSource, make_input_sets, plan
 from hwkit.runner.record import RunRecord, failure_error
+from hwkit.runner.validate import check_number
 from hwkit.system import fingerprint
 
 RUN_BACKEND = "hwkit.parity.check:run_backend"
@@ -46,6 +48,10 @@ class CheckSettings:
         atol / rtol: override the profile's values.
         threads: intra-op threads for every backend (None: each runtime's default).
         options: per backend name, its options (``{"openvino": {"precision": "fp16"}}``).
+        isolation: each backend in a child process of its own (``ProcessLauncher``), so one that
+            crashes, hangs or exits becomes a failed row instead of ending the check; False runs
+            them in this process (faster start; what an in-process-registered backend needs).
+        timeout: seconds one backend may take (compile + every input set) when isolated.
     """
 
     seeds: int = 3
@@ -58,10 +64,13 @@ class CheckSettings:
     shapes: Mapping[str, Sequence[int]] | None = None
     dims: Mapping[str, int] | None = None
     options: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    isolation: bool = True
+    timeout: float = 600.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.seeds, int) or self.seeds < 1:
             raise OptionError(f"seeds must be a whole number >= 1, got {self.seeds!r}")
+        check_number("timeout", self.timeout, 0, unit="seconds")
         self.tolerance()  # an unknown precision or a negative tolerance fails here, before running
 
     def tolerance(self) -> Tolerance:
@@ -165,7 +174,8 @@ def check(
     available, else the first backend).
 
     ``overrides`` replace single fields of ``settings`` (``seeds=5, precision="fp16"``);
-    ``launcher`` says where each backend runs (default: in this process).
+    ``launcher`` says where each backend runs (default: by ``settings.isolation``, each in a
+    child process of its own; a crash, hang or exit there is that backend's failed row).
 
     Raises:
         OptionError: fewer than two backends to compare, or bad settings.
@@ -181,7 +191,7 @@ def check(
     if not others:
         raise OptionError(f"nothing to compare: only the reference '{run.reference}' would run; "
                           "name at least two backends, e.g. -b onnxruntime,openvino")
-    where = launcher or InlineLauncher()
+    where = launcher or make_launcher(settings.isolation)
     ref = run_job(where, run.model, run.reference, inputs.sets, settings)
     if ref.status != "ok" or ref.outputs is None:
         raise failure_error(ref, f"reference backend '{run.reference}' failed: {ref.error}; choose another "
@@ -209,7 +219,7 @@ def run_job(where: Launcher, model: Model, target: str, input_sets: Sequence[Map
     name = split_target(target)[0]
     job = Job(RUN_BACKEND, model, target, record,
               {"input_sets": list(input_sets), "threads": settings.threads, "options": settings.options.get(name, {})},
-              threads=settings.threads)
+              threads=settings.threads, timeout=settings.timeout)
     where.launch(job)
     return record
 
@@ -240,7 +250,9 @@ def run_backend(
     with compile_with(info, model, device, parsed) as exe:
         outputs = []
         for inputs in input_sets:
-            got = exe.run(inputs)
+            # Its own copy: a backend that writes into its inputs must not change what the next
+            # backend (in this process) or the next input set's comparison sees.
+            got = exe.run(copy.deepcopy(inputs))
             if check_declared:
                 check_outputs(model.outputs, got, target, model.inputs, inputs)
             outputs.append(got)

@@ -27,13 +27,13 @@ def bench_markdown(data: dict[str, Any]) -> str:
     """The ``hwkit.bench/1`` dict as a Markdown table under a heading."""
     header = ["backend", "device", "batch", "median", "p90", "95% CI", "items/s", "vs fastest", "max abs diff", "parity",
               "peak RSS"]
-    lines = [f"### hwkit bench: {data['model']['name']} ({data['mode']} mode, "
+    lines = [f"### hwkit bench: {_cell(data['model']['name'])} ({data['mode']} mode, "
              f"{data['settings']['threads']} threads each)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in bench_rows(data):
         if row["median_s"] is None:
             cells = [row["backend"], row["device"], str(row["batch"]), f"**{row['status']}**", "", "", "", "",
-                     row["error"].replace("|", "/"), "", ""]
+                     row["error"], "", ""]
         else:
             median = format_time(row["median_s"]) + (" (machine busy)" if row["machine_busy"] else "")
             cells = [row["backend"], row["device"], str(row["batch"]), median, format_time(row["p90_s"]),
@@ -43,5 +43,10 @@ def bench_markdown(data: dict[str, Any]) -> str:
                      "reference" if row["is_reference"] else format_error(row["max_abs_diff"]),
                      "" if row["is_reference"] else row["parity"] or "-",
                      f"{row['peak_rss_mib']:,.0f} MiB" if row["peak_rss_mib"] else "-"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(map(_cell, cells)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """An external string (a name, an error) kept inside its Markdown table cell and line."""
+    return " ".join(str(text).split()).replace("|", "\\|")

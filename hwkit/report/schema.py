@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable
 from importlib import resources
 from typing import Any
@@ -57,6 +58,8 @@ def load_result(path: str | os.PathLike[str], schema: str = BENCH_SCHEMA) -> dic
             "not a hwkit result" if isinstance(data, dict) else f"not a hwkit result (a JSON {_json_kind(data)})")
         raise ResultError(f"{path} is {what}, not {schema}; {hint}")
     problems = validation_errors(data, schema)
+    if not problems and schema == BENCH_SCHEMA:
+        problems = _inconsistencies(data)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise ResultError(f"{path}: {problems[0]}{more}; it is not a complete {schema} result: "
@@ -75,12 +78,25 @@ def _parse(raw: bytes, path: str | os.PathLike[str], hint: str) -> Any:
     except UnicodeDecodeError as e:
         raise ResultError(f"{unreadable} (not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start}); {hint}") from e
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except RecursionError as e:  # nesting deeper than the parser's stack; no result nests past 6
+        raise ResultError(f"{unreadable} (nested too deeply: lists or objects inside each other over "
+                          f"{sys.getrecursionlimit()} levels); {hint}") from e
     except json.JSONDecodeError as e:
         cut = "truncated? " if e.pos >= len(text.rstrip()) else ""
         raise ResultError(f"{unreadable} ({cut}{e.msg} at line {e.lineno} column {e.colno}); {hint}") from e
-    except ValueError as e:  # a bare NaN / Infinity, or an integer of too many digits
+    except ValueError as e:  # a bare NaN / Infinity, an integer of too many digits, a repeated key
         raise ResultError(f"{unreadable} ({e}); {hint}") from e
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object of ``pairs``; a key given twice is refused (JSON readers disagree which one wins)."""
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        keys = [k for k, _ in pairs]
+        twice = next(k for i, k in enumerate(keys) if k in keys[:i])
+        raise ValueError(f"the key {_short(twice)} appears twice in one object")
+    return found
 
 
 def _refuse_constant(token: str) -> Any:
@@ -104,8 +120,68 @@ def validation_errors(data: Any, schema: str = BENCH_SCHEMA) -> list[str]:
     import jsonschema  # only when a file is read: keeps `import hwkit` light
 
     validator = jsonschema.Draft202012Validator(json_schema(schema))
+    too_long = _too_long(data, validator.schema)
+    if too_long:  # jsonschema would check every item first (~40 µs a result): minutes for 10^6
+        return [too_long]
+    data, samples = _without_samples(data)
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    return [_describe(e) for e in errors]
+    return [_describe(e) for e in errors] + samples
+
+
+def _too_long(data: Any, schema: dict[str, Any]) -> str | None:
+    """The first of ``results`` and ``model.shapes`` over the schema's maxItems / maxProperties."""
+    model = data.get("model") if isinstance(data, dict) else None
+    for where, value, rule in (("results", data.get("results") if isinstance(data, dict) else None,
+                                schema["properties"]["results"]),
+                               ("model.shapes", model.get("shapes") if isinstance(model, dict) else None,
+                                schema["properties"]["model"]["properties"]["shapes"])):
+        limit = rule.get("maxItems") if isinstance(value, list) else rule.get("maxProperties")
+        if isinstance(value, (list, dict)) and limit is not None and len(value) > limit:
+            return f"{where} has {len(value)} entries, expected {rule['description']}"
+    return None
+
+
+def _without_samples(data: Any) -> tuple[Any, list[str]]:
+    """``data`` with each result's ``samples_s`` emptied, and the problems of those lists.
+
+    A long bench keeps 10^5-10^6 samples, which jsonschema checks at ~4 µs each (seconds); a
+    plain loop applies the same rule (a finite number or "nan"/"inf"/"-inf") at ~0.1 µs each.
+    """
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        return data, []
+    problems, rows = [], []
+    for i, row in enumerate(results):
+        samples = row.get("samples_s") if isinstance(row, dict) else None
+        if isinstance(samples, list):
+            bad = next((j for j, x in enumerate(samples) if not _is_figure(x)), None)
+            if bad is not None:
+                problems.append(f"results[{i}].samples_s[{bad}] is {_short(samples[bad])}, expected a finite "
+                                "number or \"nan\", \"inf\", \"-inf\"")
+            row = {**row, "samples_s": []}
+        rows.append(row)
+    return {**data, "results": rows}, problems
+
+
+def _is_figure(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) <= sys.float_info.max
+    return value in ("nan", "inf", "-inf")
+
+
+def _inconsistencies(data: dict[str, Any]) -> list[str]:
+    """What the JSON Schema cannot say of a valid ``hwkit.bench/1`` dict: an interval of the
+    median whose low end lies above its high end."""
+    problems = []
+    for i, row in enumerate(data["results"]):
+        latency = row.get("latency_s") or {}
+        low, high = latency.get("ci_low"), latency.get("ci_high")
+        if low is not None and high is not None and low > high:
+            problems.append(f"results[{i}].latency_s.ci_low {low:g} is above its ci_high {high:g}, expected "
+                            "ci_low <= ci_high")
+    return problems
 
 
 def _describe(error: Any) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from hwkit.report.diff import Change
@@ -19,8 +20,8 @@ def bench_table(data: dict[str, Any]) -> Table:
     settings = data["settings"]
     shapes = "; ".join(shapes_text(s) for s in data["model"]["shapes"].values())
     table = Table(
-        title=f"hwkit bench: {data['model']['name']} ({shapes}), {settings['threads']} threads each, "
-              f"{data['mode']} mode",
+        title=escape(f"hwkit bench: {data['model']['name']} ({shapes}), {settings['threads']} threads each, "
+                     f"{data['mode']} mode"),  # every external string is printed literally, never as markup
         caption=_bench_caption(data),
     )
     flops = bool(data["model"].get("flops"))
@@ -33,10 +34,11 @@ def bench_table(data: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column in ("backend", "device") else "right",
                          no_wrap=column in ("backend", "median", "p90"))
     for row in bench_rows(data):
-        head = [row["backend"], row["device"] or "-"] + ([str(row["batch"])] if sweep else [])
+        head = [escape(row["backend"]), escape(row["device"] or "-")] + ([str(row["batch"])] if sweep else [])
         if row["median_s"] is None:
             filler = [""] * (len(columns) - len(head) - 2)
-            table.add_row(*head, f"[red]{row['status']}[/red]", *filler, f"[red]{shorten(row['error'])}[/red]")
+            table.add_row(*head, f"[red]{escape(row['status'])}[/red]", *filler,
+                          f"[red]{escape(shorten(row['error']))}[/red]")
             continue
         vs = "1.00x" if row["vs_fastest"] == 1.0 else f"{row['vs_fastest']:.2f}x" + (" ≈" if row["within_noise"] else "")
         cells = head + [
@@ -64,9 +66,10 @@ def _bench_caption(data: dict[str, Any]) -> str:
             else "one request at a time per batch size; items/s = batch / median")
     reference = data.get("reference") or "-"
     measured = any(r["backend"] == reference for r in data["results"])
+    reference = escape(reference)
     against = reference if measured else f"{reference}, run once untimed for its outputs"
     if data.get("reference_error"):
-        against += f" (it failed: {shorten(data['reference_error'], 120)})"
+        against += f" (it failed: {escape(shorten(data['reference_error'], 120))})"
     text = (f"{mode}; warm-up ≥{s['warmup_iters']} runs and ≥{s['warmup_time']:g} s, then ≥{s['min_iters']} runs "
             f"and ≥{s['min_time']:g} s" + (f" and a ±{s['target_ci']:.0%} CI" if s.get("target_ci") else "")
             + f"; {s['input_sets']} seeded input sets (seed {s['seed']}); "
@@ -112,8 +115,8 @@ def parity_table(data: dict[str, Any]) -> Table:
     outputs = [a for r in data["results"] if r["status"] == "ok" for a in r["outputs"]]
     vacuous = any(a["passed"] and a.get("vacuous") for a in outputs)
     table = Table(
-        title=f"hwkit check: {data['model']['name']} ({shapes_text(data['model']['shapes'])}), {data['inputs']}",
-        caption=(f"reference: {reference['backend']} ({reference['why']}); tolerance {tol['profile']}: "
+        title=escape(f"hwkit check: {data['model']['name']} ({shapes_text(data['model']['shapes'])}), {data['inputs']}"),
+        caption=(f"reference: {escape(reference['backend'])} ({escape(reference['why'])}); tolerance {tol['profile']}: "
                  f"|x - ref| <= {tol['atol']:g}·max(1, rms(ref)) + {tol['rtol']:g}·|ref| elementwise (float outputs); "
                  "max rel: |x - ref| / max(|ref|, rms(ref)); top-k: share of rows whose top-k classes match the "
                  "reference's"
@@ -126,16 +129,16 @@ def parity_table(data: dict[str, Any]) -> Table:
         text = column in ("backend", "output", "result")
         table.add_column(column, justify="left" if text else "right", no_wrap=not text, overflow="fold")
     for name, counts in reference["nonfinite"].items():
-        table.add_row(reference["backend"], name, "", "", "", "", "", "", f"{counts['nan']}/{counts['inf']}",
+        table.add_row(escape(reference["backend"]), escape(name), "", "", "", "", "", "", f"{counts['nan']}/{counts['inf']}",
                       "reference")
     for result in data["results"]:
         if result["status"] != "ok":
-            table.add_row(result["backend"], "-", "", "", "", "", "", "", "", f"[red]{result['status']}[/red]")
+            table.add_row(escape(result["backend"]), "-", "", "", "", "", "", "", "", f"[red]{escape(result['status'])}[/red]")
             continue
         nonfinite = result.get("nonfinite", {})
         for a in result["outputs"]:
             counts = nonfinite.get(a["name"], {"nan": a["nan"], "inf": a["inf"]})
-            table.add_row(result["backend"], a["name"], format_error(a["max_abs"]), format_error(a["max_rel"]),
+            table.add_row(escape(result["backend"]), escape(a["name"]), format_error(a["max_abs"]), format_error(a["max_rel"]),
                           format_error(a["mean_abs"]), format_fraction(a["cosine"], ".6f"),
                           format_fraction(a["top1"], ".0%"), format_fraction(a["top5"], ".0%"),
                           f"{counts['nan']}/{counts['inf']}", _verdict(a))
@@ -160,7 +163,7 @@ def bisect_table(data: dict[str, Any]) -> Table:
     a, b = data["backends"]
     node = data["node"]
     constants = bool(node) and any(i["kind"] == "constant" for i in node["inputs"])
-    title = f"hwkit check --bisect: {data['model']['name']}, {a} vs {b}, {data['inputs']}"
+    title = escape(f"hwkit check --bisect: {data['model']['name']}, {a} vs {b}, {data['inputs']}")
     caption = (f"{len(data['trace'])} tensors compared in {data['rounds']} round(s); "
                f"tolerance {tol['profile']}: |b - a| <= {tol['atol']:g}·max(1, rms(a)) + {tol['rtol']:g}·|a|"
                + (f"; {len(data['skipped'])} tensor(s) skipped (no known type or not exposable)"
@@ -176,25 +179,25 @@ def bisect_table(data: dict[str, Any]) -> Table:
         if closest is not None:  # where they come closest to parting, for a sense of the margin
             ratio = closest.get("tol_ratio")
             share = f" ({float(ratio):.0%} of it)" if ratio is not None else ""
-            table.add_row("closest", closest["tensor"], f"{closest['op_type']} {closest['node']}",
+            table.add_row("closest", escape(closest["tensor"]), escape(f"{closest['op_type']} {closest['node']}"),
                           format_error(closest["max_abs"]), format_error(closest.get("max_rel")),
                           f"within tolerance{share}")
         return table
-    table.add_row("node", f"[bold]{node['name']}[/bold]", node["op_type"] or "", "", "",
+    table.add_row("node", f"[bold]{escape(node['name'])}[/bold]", escape(node["op_type"] or ""), "", "",
                   f"#{node['index']} in topological order")
     for given in node["inputs"]:
         if given["kind"] == "constant":
-            table.add_row("input", given["name"], "constant", "", "", "[yellow]not observable[/yellow]")
+            table.add_row("input", escape(given["name"]), "constant", "", "", "[yellow]not observable[/yellow]")
             continue
         verdict = {None: "not compared", True: "[green]agrees[/green]", False: "[red]differs[/red]"}[given["passed"]]
-        table.add_row("input", given["name"], given["kind"], format_error(given["max_abs"]), "", verdict)
+        table.add_row("input", escape(given["name"]), given["kind"], format_error(given["max_abs"]), "", verdict)
     for out in node["outputs"]:
         verdict = "[green]agrees[/green]" if out["passed"] else f"[red]DIVERGES[/red] ({out['violations']} elements)"
-        table.add_row("output", out["name"], "", format_error(out["max_abs"]), format_error(out["max_rel"]), verdict)
+        table.add_row("output", escape(out["name"]), "", format_error(out["max_abs"]), format_error(out["max_rel"]), verdict)
     for out in data.get("graph_outputs") or []:
         verdict = ("[green]within tolerance[/green]: the divergence does not reach it" if out["passed"]
                    else f"[red]beyond tolerance[/red] ({out['violations']} elements)")
-        table.add_row("graph output", out["name"], "", format_error(out["max_abs"]), format_error(out["max_rel"]),
+        table.add_row("graph output", escape(out["name"]), "", format_error(out["max_abs"]), format_error(out["max_rel"]),
                       verdict)
     return table
 
@@ -216,6 +219,6 @@ def compare_table(changes: Sequence[Change], threshold: float) -> Table:
     for c in changes:
         verdict = c.verdict(threshold)
         style = "red" if verdict == "REGRESSED" else "green" if verdict == "faster" else ""
-        table.add_row(c.model, c.backend, c.device, str(c.batch), format_time(c.old_median), format_time(c.new_median),
+        table.add_row(escape(c.model), escape(c.backend), escape(c.device), str(c.batch), format_time(c.old_median), format_time(c.new_median),
                       f"{(c.ratio - 1) * 100:+.1f}%", f"[{style}]{verdict}[/]" if style else verdict)
     return table

@@ -30,9 +30,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any, Protocol
 
+from hwkit.errors import HwkitError
 from hwkit.model import Model
+from hwkit.plugins import registry
 from hwkit.runner.record import RunRecord, record_failure
 
 Progress = Callable[[str, str, float], None]  # (backend, phase, fraction done)
@@ -122,14 +125,56 @@ def call(job: Job, model: Model, progress: Progress | None) -> None:
 
 
 class InlineLauncher:
-    """In this process: no start-up cost, no protection from crashes, hangs or leaked threads."""
+    """In this process: no start-up cost, no protection from crashes, hangs or leaked threads.
+
+    A plugin's ``sys.exit()`` is its failure, not hwkit's exit; so is a KeyboardInterrupt the
+    plugin raised itself. A real Ctrl-C (SIGINT, seen by ``_user_interrupts``) still stops the run.
+    """
 
     def launch(self, job: Job, progress: Progress | None = None) -> RunRecord:
-        try:
-            call(job, job_model(job), progress)
-        except Exception as e:  # recorded: one backend's failure is never the run's end
-            record_failure(job.record, e)
+        with _user_interrupts() as seen:
+            try:
+                call(job, job_model(job), progress)
+            except KeyboardInterrupt as e:
+                if seen or isinstance(e, Stopped) or not _can_tell():
+                    raise  # the user's (or a service manager's) stop: end the run, keep what was measured
+                record_failure(job.record, e)
+            except (Exception, SystemExit) as e:  # recorded: one backend's failure is never the run's end
+                record_failure(job.record, e)
         return job.record
+
+
+def _can_tell() -> bool:
+    """Only the main thread gets SIGINT's handler: elsewhere a KeyboardInterrupt's origin is unknown,
+    and it is taken for the user's."""
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _user_interrupts() -> Iterator[list[int]]:
+    """While the block runs, a SIGINT is noted (in the list yielded) before the usual handler
+    raises KeyboardInterrupt, so a KeyboardInterrupt without one came from plugin code."""
+    seen: list[int] = []
+    if not _can_tell():
+        yield seen
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def note(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            signal.default_int_handler(signum, frame)
+
+    if previous in (signal.SIG_IGN, None):  # ignored (or set outside Python): nothing to note
+        yield seen
+        return
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class ProcessLauncher:
@@ -142,6 +187,7 @@ class ProcessLauncher:
             "model": str(model.path) if model.path else model.serialized,
             "name": model.name,
             "default_dims": model.default_dims,
+            "registered": _registered_here(job.target),
         }
         record = job.record
         read_fd, write_fd = os.pipe()
@@ -175,11 +221,31 @@ class ProcessLauncher:
         code = child.returncode
         if record.status == "timeout":
             record.error = f"no result after {job.timeout:g} s (--timeout); the backend was stopped"
-        else:
+        elif record.status != "crashed":  # else _collect said why itself
             record.status = "crashed"
             how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
             record.error = f"the backend's process died ({how})" + (f": {tail}" if tail else "")
         return record
+
+
+def _registered_here(target: str) -> list[tuple[str, str | bytes]]:
+    """The target's plugin when it was registered in this process (``registry().register``) rather
+    than installed, as (plugin name, module name or pickled plugin object): the child registers it
+    too, so it sees the same backend. One that cannot travel (defined in ``__main__`` or a closure)
+    is named so, and the child's error says to run without isolation."""
+    try:
+        info = registry().get(target.partition(":")[0].strip())
+    except HwkitError:
+        return []  # the child reports it
+    plugin = registry().pm.get_plugin(info.plugin)
+    if info.distribution is not None or plugin is None:
+        return []
+    if isinstance(plugin, ModuleType):  # by name; a script's own (__main__) cannot be imported again
+        return [(info.plugin, plugin.__name__ if plugin.__name__ != "__main__" else b"")]
+    try:
+        return [(info.plugin, pickle.dumps(plugin, protocol=pickle.HIGHEST_PROTOCOL))]
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return [(info.plugin, b"")]
 
 
 def launcher(isolation: bool) -> Launcher:
@@ -189,22 +255,45 @@ def launcher(isolation: bool) -> Launcher:
 
 def _collect(child: subprocess.Popen[bytes], fd: int, timeout: float, record: RunRecord,
              progress: Progress | None) -> RunRecord | None:
-    """Read messages until the record arrives (returned) or the child dies or times out (None)."""
+    """Read messages until the record arrives (returned) or the child dies or times out (None).
+
+    Every wait has the deadline. The worker's own exit ends it early: a helper process the
+    backend started may hold the pipe open (no end-of-file) and a plugin may have closed the
+    pipe (end-of-file while the worker lives), so the pipe alone tells neither. The worker's
+    whole process group is killed in every ending.
+    """
     deadline = time.monotonic() + timeout
     buffer = b""
+    eof_at: float | None = None  # when the pipe reached end-of-file
+    exited_at: float | None = None
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
+        now = time.monotonic()
+        if now >= deadline:
             _kill(child)
             record.status = "timeout"
             return None
-        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if exited_at is None and _exited(child):
+            exited_at = now
+        if exited_at is not None and (eof_at is not None or now - exited_at >= EXIT_GRACE):
+            _kill(child)  # crashed (or exited without its result); its helpers go too
+            return None
+        if eof_at is not None and now - eof_at >= EXIT_GRACE:  # alive, yet no result can ever come
+            _kill(child)
+            record.status = "crashed"
+            record.error = ("the backend's process closed its result pipe (HWKIT_RESULT_FD) and did not exit; "
+                            "it was stopped: its plugin must leave that file descriptor open")
+            return None
+        wait = min(deadline - now, POLL_INTERVAL)
+        if eof_at is not None:  # nothing more can come: wait for the worker's exit, briefly
+            time.sleep(wait)
+            continue
+        ready, _, _ = select.select([fd], [], [], wait)
         if not ready:
             continue
         chunk = os.read(fd, 1 << 20)
-        if not chunk:  # the child closed its end: it exited
-            child.wait()
-            return None
+        if not chunk:
+            eof_at = time.monotonic()
+            continue
         buffer += chunk
         while len(buffer) >= _HEADER.size:
             (size,) = _HEADER.unpack_from(buffer)
@@ -215,20 +304,41 @@ def _collect(child: subprocess.Popen[bytes], fd: int, timeout: float, record: Ru
             if kind == "progress" and progress:
                 progress(*payload)
             elif kind == "result":
-                child.wait()
                 record.__dict__.update(vars(payload))  # the caller holds ``record``: fill it in
+                until = min(deadline, time.monotonic() + EXIT_GRACE)  # let it exit on its own first
+                while not _exited(child) and time.monotonic() < until:
+                    time.sleep(POLL_INTERVAL / 5)
+                _kill(child)
                 return record
 
 
+POLL_INTERVAL = 0.1  # seconds between checks of the worker's exit while the pipe is quiet
+EXIT_GRACE = 1.0  # seconds a dead worker's pipe may stay open (a helper holding it) before it counts as crashed
+
+
+def _exited(child: subprocess.Popen[bytes]) -> bool:
+    """Whether the worker has ended, without reaping it: until ``_kill`` reaps it, its pid stays
+    taken, so killing its process group can never reach an unrelated process."""
+    if child.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped elsewhere
+        return True
+
+
 def _kill(child: subprocess.Popen[bytes]) -> None:
-    """Kill the worker and whatever it started: it leads a process group of its own (its own
-    session), so nothing of the backend outlives the run."""
-    if child.poll() is None:
+    """Kill the worker and whatever it started, alive or not (a helper may outlive the worker):
+    it leads a process group of its own (its own session), so nothing of the backend outlives
+    the run. Then reap the worker, keeping its own exit status."""
+    if child.returncode is None:  # not reaped: the group id is still the worker's
         try:
             os.killpg(child.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+        except ProcessLookupError:
+            pass  # the group is empty already
+        except PermissionError:
             child.kill()  # not (or no longer) a group leader
-        child.wait()
+    child.wait()
 
 
 def _tail(output: bytes, lines: int = 2) -> str:

@@ -63,7 +63,7 @@ def choose_reference(targets: Sequence[str], reference: str | None = None) -> tu
     if reference:
         registry().get(split_target(reference)[0])
         return reference, "chosen with --reference"
-    info = registry().backends.get(DEFAULT_REFERENCE)
+    info = registry().find(DEFAULT_REFERENCE)  # imports only that plugin when it is installed
     if info is not None and info.status == "available":
         return DEFAULT_REFERENCE, "the default reference"
     return targets[0], f"{DEFAULT_REFERENCE} is not available here, so the first chosen backend"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from hwkit import errors
 from hwkit.errors import HwkitError
+from hwkit.hookspecs import describe
 
 # ok: done; failed: a hwkit error or a plugin's exception; crashed: its process died;
 # timeout: stopped at --timeout; interrupted: Ctrl-C; reference: the run others compare with.
@@ -33,7 +34,12 @@ def record_failure(record: RunRecord, error: BaseException) -> None:
     """A backend's failure as its record's status. A non-hwkit exception is a plugin bug: its type
     is named so the plugin's author can find it."""
     record.status = "failed"
-    record.error = str(error) if isinstance(error, HwkitError) else f"{type(error).__name__}: {error}"
+    if isinstance(error, HwkitError):
+        record.error = str(error)
+    elif isinstance(error, (SystemExit, KeyboardInterrupt)):  # plugin code's, never hwkit's own exit
+        record.error = describe(error)
+    else:
+        record.error = f"{type(error).__name__}: {error}"
     record.error_type = type(error).__name__ if isinstance(error, HwkitError) else ""
 
 

@@ -86,7 +86,10 @@ class OnnxRuntimeExecutable(Executable):
         import onnxruntime as ort
 
         super().__init__(model, device, options)
-        provider = next(p for p, (name, _) in PROVIDERS.items() if name == device.name)
+        provider = next((p for p, (name, _) in PROVIDERS.items() if name == device.name), None)
+        if provider is None:  # a Device that is not one of ours: hwkit.compile checks first; say it here too
+            raise BackendUnavailableError(f"onnxruntime has no device {device.name!r}; its devices: "
+                              + ", ".join(name for name, _ in PROVIDERS.values()))
         so = ort.SessionOptions()
         so.log_severity_level = 3  # warnings go to hwkit's own reporting, not the terminal
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[options.optimization])
