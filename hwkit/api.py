@@ -13,7 +13,7 @@ import onnx
 from hwkit.backend import BackendOptions, Device, Executable
 from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, first_line
 from hwkit.model.model import Model
-from hwkit.hookspecs import describe
+from hwkit.guard import describe
 from hwkit.plugins import BackendInfo, registry
 
 ModelSource = Model | onnx.ModelProto | bytes | str | os.PathLike[str]

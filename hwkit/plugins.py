@@ -28,7 +28,7 @@ from typing import Any, Literal
 import pluggy
 
 from hwkit import hookspecs
-from hwkit.hookspecs import PLUGIN_ERRORS, check_imports, describe, import_checks, quiet_stdout
+from hwkit.guard import PLUGIN_ERRORS, check_imports, describe, import_checks, quiet_stdout
 from hwkit.backend import Backend, Device
 from hwkit.errors import BackendNotFoundError, BackendUnavailableError
 

@@ -25,7 +25,7 @@ from hwkit.report.schema import CHECK_SCHEMA
 from hwkit.runner.launch import Job, Launcher, Progress, launcher as make_launcher
 from hwkit.runner.plan import InputsSource, make_input_sets, plan
 from hwkit.runner.record import RunRecord, failure_error
-from hwkit.runner.validate import check_number
+from hwkit.runner.validate import check_number, check_numbers
 from hwkit.system import fingerprint
 
 RUN_BACKEND = "hwkit.parity.check:run_backend"
@@ -68,8 +68,8 @@ class CheckSettings:
     timeout: float = 600.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seeds, int) or self.seeds < 1:
-            raise OptionError(f"seeds must be a whole number >= 1, got {self.seeds!r}")
+        check_numbers(self, {"seeds": 1, "seed": 0, "threads": 1}, whole=True)
+        check_numbers(self, {"atol": 0, "rtol": 0})
         check_number("timeout", self.timeout, 0, unit="seconds")
         self.tolerance()  # an unknown precision or a negative tolerance fails here, before running
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from hwkit import errors
 from hwkit.errors import HwkitError
-from hwkit.hookspecs import describe
+from hwkit.guard import describe
 
 # ok: done; failed: a hwkit error or a plugin's exception; crashed: its process died;
 # timeout: stopped at --timeout; interrupted: Ctrl-C; reference: the run others compare with.

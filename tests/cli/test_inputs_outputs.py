@@ -242,3 +242,13 @@ def test_row_54_an_output_that_is_or_links_to_a_fifo_or_device_is_refused(capsys
     assert stat.S_ISFIFO(fifo.stat().st_mode) and link.is_symlink()
     write_cached(link, b"entry")  # a cache entry replaces a planted link instead
     assert not link.is_symlink() and link.read_bytes() == b"entry" and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.parametrize("field, value", [("seeds", 0), ("seeds", True), ("seed", -1), ("threads", -1),
+                                          ("threads", 1.5), ("atol", float("nan")), ("rtol", -1.0),
+                                          ("timeout", float("inf"))])
+def test_check_settings_refuse_what_bench_settings_refuse(field, value):
+    from hwkit import CheckSettings, OptionError
+
+    with pytest.raises(OptionError, match=field):
+        CheckSettings(**{field: value})

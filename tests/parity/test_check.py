@@ -88,7 +88,7 @@ def test_tolerance_profiles_and_their_errors():
     assert tolerance("fp16", rtol=0.5) == hwkit.parity.tolerance.Tolerance("fp16", TOLERANCES["fp16"].atol, 0.5)
     with pytest.raises(OptionError, match="unknown precision 'fp64'; choose one of fp32, fp16, bf16, int8"):
         tolerance("fp64")
-    with pytest.raises(OptionError, match="atol must be a number >= 0"):
+    with pytest.raises(OptionError, match="atol must be a finite number >= 0"):
         CheckSettings(atol=-1.0)
     with pytest.raises(OptionError, match="seeds must be"):
         CheckSettings(seeds=0)
@@ -220,7 +220,7 @@ def test_cli_exit_codes(site, tmp_path):
     "args, message",
     [
         (["--precision", "fp64"], "invalid choice: 'fp64'"),
-        (["--atol", "-1"], "atol must be a number >= 0"),
+        (["--atol", "-1"], "atol must be a finite number >= 0"),
         (["--json", "/no/such/folder/r.json"], "folder /no/such/folder does not exist"),
         (["--bisect", "-b", "onnxruntime"], "--bisect compares two backends: give -b A,B"),
         (["-b", "onnxruntime"], "nothing to compare"),
