@@ -256,7 +256,7 @@ def test_row_48_unselectable_backend_name_is_refused_at_registration(site, capsy
 
 # -- thread safety ------------------------------------------------------------------------
 
-def test_registry_loads_once_under_concurrent_use(site):
+def test_row_59_the_registry_loads_once_under_concurrent_use(site):
     add(site, "extra", backend_source("extra"))
     for _ in range(15):
         reset_registry()
