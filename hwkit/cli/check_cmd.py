@@ -89,7 +89,8 @@ def _bisect(args: argparse.Namespace, backends: list[str] | None, settings: Chec
         raise OptionError("--bisect compares two backends: give -b A,B, e.g. -b onnxruntime,openvino")
     # One name: it is compared with the reference; two: the first is the reference side.
     a, b = (args.reference or DEFAULT_REFERENCE, backends[0]) if len(backends) == 1 else backends
-    report = bisect(args.model, a, b, settings)
+    # Each round's backends run in child processes unless --no-isolation: a crash costs one line.
+    report = bisect(args.model, a, b, settings, isolated_rounds=settings.isolation)
     if args.json:  # before printing, as above
         report.to_json(args.json)
         stderr.print(f"wrote {args.json}", highlight=False, markup=False)
