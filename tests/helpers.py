@@ -84,3 +84,37 @@ def signal_when_marked(child: subprocess.Popen[str], marker: Path, signum: int, 
         if child.poll() is None:
             child.kill()
             child.communicate()
+
+
+_PLUGIN_HEAD = """
+import os
+import time
+import ctypes
+import numpy as np
+import hwkit
+from hwkit import Backend, Device, Executable
+"""
+
+_PLUGIN_BACKEND = """
+class Exe_{name}(Executable):
+    def execute(self, inputs):
+        {body}
+        return {{self.model.outputs[0].name: np.maximum(inputs["x"] + np.array([0.5, -0.5, 1.0, -1.0], np.float32), 0)}}
+
+class B_{name}(Backend):
+    name = "{name}"
+    def devices(self):
+        return [Device("cpu", "cpu", "test device")]
+    def compile(self, model, device, options):
+        {compile_body}
+        return Exe_{name}(model, device, options)
+"""
+
+
+def plugin_source(*backends: tuple[str, ...]) -> str:
+    """A plugin module registering one backend per (name, statement run first in execute[,
+    statement run first in compile]); each computes add_relu_model's y = relu(x + b)."""
+    classes = ", ".join(f"B_{spec[0]}" for spec in backends)
+    body = "".join(_PLUGIN_BACKEND.format(name=spec[0], body=spec[1], compile_body=spec[2] if len(spec) > 2 else "pass")
+                   for spec in backends)
+    return _PLUGIN_HEAD + body + f"\n@hwkit.hookimpl\ndef hwkit_register_backends():\n    return [{classes}]\n"

@@ -25,7 +25,15 @@ from hwkit._files import atomic_write
 from hwkit.cli import main
 from hwkit.errors import ModelError, OutputError
 from hwkit.model.npz import load_inputs
-from tests.helpers import FAST_BENCH, add_relu_model, make_plugin_dist, run_cli, signal_when_marked, unknown_ops_model
+from tests.helpers import (
+    FAST_BENCH,
+    add_relu_model,
+    make_plugin_dist,
+    plugin_source,
+    run_cli,
+    signal_when_marked,
+    unknown_ops_model,
+)
 
 
 @pytest.fixture
@@ -153,37 +161,6 @@ def test_row_10_unknown_backend_did_you_mean(capsys, relu):
 
 
 # -- plugins ----------------------------------------------------------------------------------
-
-PLUGIN_HEAD = """
-import os
-import time
-import ctypes
-import numpy as np
-import hwkit
-from hwkit import Backend, Device, Executable
-"""
-
-BACKEND = """
-class Exe_{name}(Executable):
-    def execute(self, inputs):
-        {body}
-        return {{self.model.outputs[0].name: np.maximum(inputs["x"] + np.array([0.5, -0.5, 1.0, -1.0], np.float32), 0)}}
-
-class B_{name}(Backend):
-    name = "{name}"
-    def devices(self):
-        return [Device("cpu", "cpu", "test device")]
-    def compile(self, model, device, options):
-        return Exe_{name}(model, device, options)
-"""
-
-
-def plugin_source(*backends: tuple[str, str]) -> str:
-    """A plugin module registering one backend per (name, statement run first in execute)."""
-    classes = ", ".join(f"B_{name}" for name, _ in backends)
-    return (PLUGIN_HEAD + "".join(BACKEND.format(name=name, body=body) for name, body in backends)
-            + f"\n@hwkit.hookimpl\ndef hwkit_register_backends():\n    return [{classes}]\n")
-
 
 @pytest.fixture
 def static_relu(tmp_path: Path) -> Path:

@@ -14,29 +14,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.helpers import add_relu_model, make_plugin_dist, run_cli
-
-HEAD = """
-import ctypes, time
-import numpy as np
-import hwkit
-from hwkit import Backend, Device, Executable
-"""
-
-BACKEND = """
-class Exe_{name}(Executable):
-    def execute(self, inputs):
-        {body}
-        return {{self.model.outputs[0].name: np.maximum(inputs["x"] + np.array([0.5, -0.5, 1.0, -1.0], np.float32), 0)}}
-
-class B_{name}(Backend):
-    name = "{name}"
-    def devices(self):
-        return [Device("cpu", "cpu", "test device")]
-    def compile(self, model, device, options):
-        {compile_body}
-        return Exe_{name}(model, device, options)
-"""
+from tests.helpers import add_relu_model, make_plugin_dist, plugin_source, run_cli
 
 # name -> (statement run first in execute, statement run first in compile)
 BACKENDS = {
@@ -56,8 +34,7 @@ BACKENDS = {
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = tmp_path_factory.mktemp("isolation")
-    source = HEAD + "".join(BACKEND.format(name=n, body=b, compile_body=c) for n, (b, c) in BACKENDS.items())
-    source += f"\n@hwkit.hookimpl\ndef hwkit_register_backends():\n    return [{', '.join(f'B_{n}' for n in BACKENDS)}]\n"
+    source = plugin_source(*((n, b, c) for n, (b, c) in BACKENDS.items()))
     make_plugin_dist(site, "hwkit-isolation-test", "isolation", "isolation_plugin", source)
     onnx.save(add_relu_model(), site / "relu.onnx")
     return site
