@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.metadata
 import os
@@ -40,7 +41,16 @@ def usable_cores() -> int:
 
 
 def fingerprint() -> dict[str, Any]:
-    """The machine and core software: enough to tell whether two results are comparable."""
+    """The machine and core software: enough to tell whether two results are comparable.
+
+    Computed once per process (every view of a result asks for it; the package lookups scan
+    sys.path) and handed out as a copy."""
+    return copy.deepcopy(_fingerprint())
+
+
+@functools.cache
+def _fingerprint() -> dict[str, Any]:
+    versions = {name: package_version(name) for name in ("hwkit", "numpy", "onnx", "torch", "onnxruntime", "openvino")}
     return {
         "cpu": cpu_name(),
         "machine": platform.machine(),
@@ -50,9 +60,5 @@ def fingerprint() -> dict[str, Any]:
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "os": platform.platform(),
         "python": platform.python_version(),
-        "packages": {
-            name: package_version(name)
-            for name in ("hwkit", "numpy", "onnx", "torch", "onnxruntime", "openvino")
-            if package_version(name)
-        },
+        "packages": {name: version for name, version in versions.items() if version},
     }

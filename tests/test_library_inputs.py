@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import hwkit
+from hwkit.testing import require_backend
 from hwkit import Backend, Device, Executable
 from hwkit.errors import BackendUnavailableError, CompileError, ExecutionError, ModelError
 from tests.helpers import add_relu_model
@@ -29,14 +30,9 @@ def test_row_43_run_takes_a_mapping_of_input_names_to_arrays(fake_registry, relu
             exe.run(given)  # type: ignore[arg-type]
 
 
-def _available(name: str) -> bool:
-    return any(b.name == name and b.status == "available" for b in hwkit.backends())
-
-
 @pytest.mark.parametrize("backend", ["cpu", "onnxruntime"])
 def test_row_43_a_negatively_strided_array_is_taken_by_every_backend(backend: str) -> None:
-    if not _available(backend):
-        pytest.skip(f"backend '{backend}' is not available here")
+    require_backend(backend)
     wide = np.arange(16, dtype=np.float32).reshape(2, 8) - 8
     x = wide[:, ::-2]  # negative strides, not contiguous
     expected = np.maximum(x + np.array([0.5, -0.5, 1.0, -1.0], np.float32), 0)
@@ -54,8 +50,7 @@ def test_row_44_another_backends_device_names_the_valid_ones(fake_registry, relu
 
 
 def test_row_44_onnxruntime_with_a_foreign_device_is_a_hwkit_error() -> None:
-    if not _available("onnxruntime"):
-        pytest.skip("onnxruntime is not available here")
+    require_backend("onnxruntime")
     foreign = Device("GPU.1", "gpu", "openvino's")
     with pytest.raises(BackendUnavailableError, match=r"backend 'onnxruntime' has no device 'GPU.1'"):
         hwkit.compile(add_relu_model().SerializeToString(), "onnxruntime", device=foreign)

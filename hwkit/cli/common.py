@@ -32,7 +32,6 @@ class _Console(Console):
 stdout = _Console()
 stderr = _Console(stderr=True)
 EXIT_BAD_INPUT = 2  # a hwkit error: bad input, or a backend that failed (after writing every result)
-EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, Ctrl-C, as shells report it; SIGTERM 143, SIGHUP 129
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: stdout's reader left (| head), as shells report it
 
 

@@ -21,6 +21,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import hwkit
+from hwkit.testing import require_backend
 from hwkit import Model, ModelError
 from hwkit.cli import main
 from hwkit.errors import InputMemoryError
@@ -58,12 +59,6 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) <= 1, err
     return code, err[0] if err else ""
-
-
-def onnxruntime_or_skip() -> None:
-    info = {b.name: b for b in hwkit.backends()}.get("onnxruntime")
-    if info is None or info.status != "available":
-        pytest.skip(f"onnxruntime is not available here: {info.reason if info else 'not installed'}")
 
 
 @pytest.fixture
@@ -188,7 +183,7 @@ def suggested_flags(message: str) -> list[str]:
 
 
 def test_row_30_unset_dimensions_named_once_with_values_that_fix_them(tmp_path: Path, capsys):
-    onnxruntime_or_skip()
+    require_backend("onnxruntime")
     path = tmp_path / "bert.onnx"
     bert_like().save(path)
     code, err = cli(capsys, "run", str(path))
@@ -204,7 +199,7 @@ def test_row_30_unset_dimensions_named_once_with_values_that_fix_them(tmp_path: 
 
 
 def test_unnamed_dims_need_a_whole_shape_for_those_inputs_only(tmp_path: Path, capsys):
-    onnxruntime_or_skip()
+    require_backend("onnxruntime")
     model = bert_like([("pixels", F, [None, 3, None, None]), ("boxes", F, ["batch", "num_boxes", 4]),
                        ("odd", F, ["past_sequence_length + 1"])])
     path = tmp_path / "mixed.onnx"
@@ -320,7 +315,7 @@ INDEXING = {
 
 @pytest.mark.parametrize("case", sorted(INDEXING))
 def test_row_31_generated_indices_stay_inside_what_they_index(case: str):
-    onnxruntime_or_skip()
+    require_backend("onnxruntime")
     build, dims, bounds = INDEXING[case]
     model = build()
     inputs = model.make_inputs(dims=dims, seed=3)

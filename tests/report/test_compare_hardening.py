@@ -15,19 +15,6 @@ from hwkit.cli import main
 from hwkit.errors import ResultError
 from hwkit.report.diff import Change
 from hwkit.report.schema import load_result
-from hwkit.testing.backends import fake_backends
-
-
-@pytest.fixture(scope="module")
-def real() -> dict[str, Any]:
-    """A real hwkit.bench/1 result of two backends with CIs (6 runs at least)."""
-    import hwkit
-
-    with fake_backends():
-        result = hwkit.bench("mlp", ["fake", "timed"], min_time=0.0, min_iters=6, warmup_iters=1, warmup_time=0.0,
-                             isolation=False, efficiency=False, target_ci=None)
-    data: dict[str, Any] = json.loads(result.to_json())
-    return data
 
 
 def compare(capsys: pytest.CaptureFixture[str], tmp_path: Path, old: Any, new: Any) -> tuple[int, str, list[str]]:

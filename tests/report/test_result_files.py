@@ -19,22 +19,9 @@ from hwkit.cli import main
 from hwkit.errors import ResultError
 from hwkit.report import diff, files, plot, tables
 from hwkit.report.schema import BENCH_SCHEMA, json_schema, load_result, validation_errors
-from hwkit.testing.backends import fake_backends
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json_schema(BENCH_SCHEMA)
-
-
-@pytest.fixture(scope="module")
-def real() -> dict[str, Any]:
-    """A real hwkit.bench/1 result of two backends, as ``to_json`` writes it."""
-    import hwkit
-
-    with fake_backends():
-        result = hwkit.bench("mlp", ["fake", "timed"], min_time=0.01, min_iters=3, warmup_iters=1, warmup_time=0.0,
-                             isolation=False, efficiency=False, target_ci=None)
-    data: dict[str, Any] = json.loads(result.to_json())
-    return data
 
 
 def _write(tmp_path: Path, data: Any, name: str = "r.json") -> Path:

@@ -7,16 +7,9 @@ import pytest
 
 import hwkit
 from hwkit.errors import UnsupportedOpError
-from hwkit.testing.conformance import BackendConformance
+from hwkit.testing import BackendConformance, require_backend
 
 pytest.importorskip("torch")
-
-
-def _available(name: str) -> hwkit.plugins.BackendInfo:
-    info = next((b for b in hwkit.backends() if b.name == name), None)
-    if info is None or info.status != "available":
-        pytest.skip(f"backend {name} not available: {info.reason if info else 'not installed'}")
-    return info
 
 
 class TestCpuConformance(BackendConformance):
@@ -25,8 +18,8 @@ class TestCpuConformance(BackendConformance):
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "encoder"])
 def test_matches_onnxruntime(name):
-    _available("cpu")
-    _available("onnxruntime")
+    require_backend("cpu")
+    require_backend("onnxruntime")
     model = hwkit.Model.builtin(name)
     inputs = model.make_inputs(dims={"batch": 2}, seed=5)
     with hwkit.compile(model, "onnxruntime") as ref, hwkit.compile(model, "cpu", threads=2) as exe:
@@ -38,7 +31,7 @@ def test_matches_onnxruntime(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["cnn", "encoder"])
 def test_torch_compile_fullgraph(name):
-    _available("cpu")
+    require_backend("cpu")
     model = hwkit.Model.builtin(name)
     inputs = model.make_inputs(seed=1)
     with hwkit.compile(model, "cpu", compile="default") as compiled, hwkit.compile(model, "cpu") as eager:
@@ -48,7 +41,7 @@ def test_torch_compile_fullgraph(name):
 
 
 def test_unsupported_ops_listed_at_compile():
-    _available("cpu")
+    require_backend("cpu")
     from tests.helpers import unknown_ops_model
 
     with pytest.raises(UnsupportedOpError) as caught:

@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 
 import hwkit
-from hwkit.testing.conformance import BackendConformance
-
-
-def _cuda() -> hwkit.plugins.BackendInfo:
-    info = next((b for b in hwkit.backends() if b.name == "cuda"), None)
-    if info is None or info.status != "available":
-        pytest.skip(f"cuda backend not available: {info.reason if info else 'hwkit-torch not installed'}")
-    return info
+from hwkit.testing import BackendConformance, require_backend
 
 
 def test_unavailable_says_why_or_lists_gpus():
@@ -35,7 +28,7 @@ class TestCudaConformance(BackendConformance):
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["mlp", "cnn", "encoder"])
 def test_matches_onnxruntime(name):
-    _cuda()
+    require_backend("cuda")
     model = hwkit.Model.builtin(name)
     inputs = model.make_inputs(dims={"batch": 4}, seed=2)
     with hwkit.compile(model, "onnxruntime") as ref, hwkit.compile(model, "cuda") as exe:
@@ -50,7 +43,7 @@ def test_matches_onnxruntime(name):
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision, atol", [("fp16", 5e-2), ("bf16", 2e-1)])
 def test_reduced_precision_stays_close(precision, atol):
-    _cuda()
+    require_backend("cuda")
     model = hwkit.Model.builtin("cnn")
     inputs = model.make_inputs(seed=0)
     with hwkit.compile(model, "onnxruntime") as ref, hwkit.compile(model, "cuda", precision=precision) as exe:
@@ -61,7 +54,7 @@ def test_reduced_precision_stays_close(precision, atol):
 
 @pytest.mark.gpu
 def test_cuda_graphs_replay_gives_the_same_outputs():
-    _cuda()
+    require_backend("cuda")
     model = hwkit.Model.builtin("encoder")
     a, b = model.make_inputs(seed=0), model.make_inputs(seed=1)
     with hwkit.compile(model, "cuda") as plain, hwkit.compile(model, "cuda", cuda_graphs=True) as graphed:
