@@ -252,3 +252,14 @@ def test_check_settings_refuse_what_bench_settings_refuse(field, value):
 
     with pytest.raises(OptionError, match=field):
         CheckSettings(**{field: value})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "1.5"])
+def test_row_52_peak_refuses_a_thread_count_it_cannot_use(value, capsys):
+    from hwkit.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["peak", "--threads", value])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("hwkit: error: argument --threads:")  # one line, the flag named
