@@ -11,12 +11,29 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from hwkit.cli import backends_cmd, bench_cmd, check_cmd, compare_cmd, install_cmd, peak_cmd, plugins_cmd, run_cmd
+from hwkit.cli import backends_cmd
+from hwkit.cli import bench_cmd
+from hwkit.cli import check_cmd
+from hwkit.cli import compare_cmd
+from hwkit.cli import install_cmd
+from hwkit.cli import peak_cmd
+from hwkit.cli import plugins_cmd
+from hwkit.cli import run_cmd
 from hwkit.cli.common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, exit_code_of_signal, stderr, stdout
 from hwkit.errors import HwkitError
 from hwkit.runner.launch import Stopped, stop_on_signals
 
-COMMANDS = [backends_cmd, plugins_cmd, run_cmd, bench_cmd, check_cmd, compare_cmd, peak_cmd, install_cmd]
+# The order of `hwkit --help`; one line each, so that a new command is a one-line change.
+COMMANDS = [
+    backends_cmd,
+    plugins_cmd,
+    run_cmd,
+    bench_cmd,
+    check_cmd,
+    compare_cmd,
+    peak_cmd,
+    install_cmd,
+]
 DESCRIPTION = ("On which backend and hardware should this model run, how fast, and do the backends agree? "
                "Every installed backend runs the same ONNX graph on the same inputs.")
 
