@@ -12,7 +12,10 @@ import pytest
 from onnx import numpy_helper
 
 from hwkit.model import Model
-from hwkit.model.zoo import BUILTIN_MODELS, DEFAULT_MODEL, ZOO_VERSION
+from hwkit.model.zoo import BUILTIN_MODELS as SINGLE_PASS
+from hwkit.model.zoo import DEFAULT_MODEL, GENERATIVE_MODELS, ZOO_VERSION
+
+BUILTIN_MODELS = {**SINGLE_PASS, **GENERATIVE_MODELS}
 
 # A builder that changes these bytes must bump ZOO_VERSION (the cache file name carries it), then
 # update the digests here: a user's cached copy of the old bytes must never be read as the new.
@@ -20,12 +23,19 @@ SHA256 = {
     "mlp": "4e6e23a516d7e352e621ad81ff8d5af43a582382c9b1424eb705e4f516e0e16c",
     "cnn": "0d51b552d272a65e078aa77763a8dda722c1670c33bead7d480e75881bcd7176",
     "encoder": "fc2644d188e331fd1234f71b50ebcc70439bb430bf3c58a7e389de41d76438d9",
+    "decoder": "89d7f38fbe63904e73e8c6368eb19c0b72ff307a9ec0a2ce8f00bf84fd721f7f",
 }
 SIGNATURES = {
     "mlp": ([("x", "float32", ("batch", 784))], [("logits", "float32", ("batch", 10))]),
     "cnn": ([("x", "float32", ("batch", 3, 224, 224))], [("logits", "float32", ("batch", 1000))]),
     "encoder": ([("input_ids", "int64", ("batch", 128))], [("hidden_states", "float32", ("batch", 128, 256))]),
+    "decoder": ([("input_ids", "int64", ("batch", "sequence")), ("attention_mask", "int64", ("batch", "total_sequence")),
+                 ("position_ids", "int64", ("batch", "sequence"))]
+                + [(f"past_key_values.{i}.{p}", "float32", ("batch", 2, "past_sequence", 64)) for i in range(6) for p in ("key", "value")],
+                [("logits", "float32", ("batch", "sequence", 8192))]
+                + [(f"present.{i}.{p}", "float32", ("batch", 2, "total_sequence", 64)) for i in range(6) for p in ("key", "value")]),
 }
+DEFAULT_DIMS = {"decoder": {"batch": 1, "sequence": 128, "past_sequence": 0, "total_sequence": 128}}
 
 
 def test_every_builtin_is_pinned_here():
@@ -46,7 +56,7 @@ def test_a_builtin_has_its_documented_signature(name):
     inputs, outputs = SIGNATURES[name]
     assert [(s.name, s.dtype, s.shape) for s in model.inputs] == inputs
     assert [(s.name, s.dtype, s.shape) for s in model.outputs] == outputs
-    assert model.default_dims == {"batch": 1} and model.name == name
+    assert model.default_dims == DEFAULT_DIMS.get(name, {"batch": 1}) and model.name == name
     assert [(o.domain, o.version) for o in model.proto.opset_import] == [("", 17)]
     assert model.proto.producer_name == "hwkit" and model.proto.producer_version == f"zoo{ZOO_VERSION}"
     assert model.proto.doc_string == BUILTIN_MODELS[name].summary

@@ -19,7 +19,7 @@ import onnx
 from hwkit._files import cache_dir, cached
 from hwkit.errors import ModelError
 from hwkit.model.external import PARSE_ERRORS
-from hwkit.model.zoo import cnn, encoder, mlp
+from hwkit.model.zoo import cnn, decoder, encoder, mlp
 
 ZOO_VERSION = 2  # bump when a builder changes its bytes (tests/model/test_zoo.py pins the sha256s)
 DEFAULT_MODEL = "cnn"
@@ -36,15 +36,20 @@ BUILTIN_MODELS: dict[str, Recipe] = {
     "cnn": Recipe(cnn.build, {"batch": 1}, cnn.SUMMARY),
     "encoder": Recipe(encoder.build, {"batch": 1}, encoder.SUMMARY),
 }
+# Decoders for ``--generate`` (docs/generation.md), apart from BUILTIN_MODELS: whatever runs every
+# single-pass built-in once (the conformance kit, runtime checks) stays as it was.
+GENERATIVE_MODELS: dict[str, Recipe] = {
+    "decoder": Recipe(decoder.build, decoder.DEFAULT_DIMS, decoder.SUMMARY),
+}
 
 
 def builtin_path(name: str) -> tuple[Path, dict[str, int]]:
     """The cached .onnx file of the built-in model ``name`` (built on first use) and the
     dimension values its inputs default to. ``Model.builtin`` loads it."""
-    recipe = BUILTIN_MODELS.get(name)
+    recipe = BUILTIN_MODELS.get(name) or GENERATIVE_MODELS.get(name)
     if recipe is None:
         raise ModelError(
-            f"unknown built-in model '{name}'; choose one of {', '.join(BUILTIN_MODELS)} "
+            f"unknown built-in model '{name}'; choose one of {', '.join([*BUILTIN_MODELS, *GENERATIVE_MODELS])} "
             "or pass an .onnx file"
         )
     path = cached(

@@ -1,0 +1,160 @@
+"""``hwkit bench MODEL --generate`` and ``hwkit check MODEL --generate``: greedy generation with a
+KV cache (docs/generation.md). bench_cmd and check_cmd add these arguments and hand over here."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+
+from hwkit._files import check_writable
+from hwkit.api import open_model
+from hwkit.cli.common import (
+    EXIT_BAD_INPUT,
+    backend_error,
+    exit_code_of_signal,
+    input_files,
+    parse_options,
+    print_whole,
+    split_list,
+    stderr,
+    stdout,
+    whole,
+)
+from hwkit.errors import HwkitError, OptionError
+from hwkit.generate.bench import bench_generate
+from hwkit.generate.compare import check_generate
+from hwkit.generate.settings import GenerateSettings
+
+EXIT_MISMATCH = 1
+DEFAULTS = GenerateSettings()
+# bench's single-pass flags that mean nothing for generation: refused rather than ignored.
+NOT_FOR_GENERATE = {"min_time": "--min-time", "min_iters": "--min-iters", "max_time": "--max-time",
+                    "target_ci": "--target-ci", "warmup_time": "--warmup-time", "input_sets": "--input-sets",
+                    "warmup": "--warmup", "csv": "--csv", "shape": "--shape", "dim": "--dim", "inputs": "--inputs",
+                    "bisect": "--bisect", "seeds": "--seeds", "calibration": "--calibration"}
+
+
+def add_generate_arguments(parser: argparse.ArgumentParser, check: bool = False) -> None:
+    """--generate, --prompt, --new, --runs (bench) and --batch (check; bench has its own)."""
+    parser.set_defaults(generate_parser=parser)  # its defaults tell a flag the user gave from one left alone
+    group = parser.add_argument_group("generation (--generate; docs/generation.md)")
+    group.add_argument("--generate", action="store_true",
+                       help="greedy generation with a KV cache: time to first token, tokens/s"
+                            + (" (check: the same tokens?)" if check else ""))
+    group.add_argument("--prompt", metavar="N[,N…]", help=f"prompt lengths in tokens (default {DEFAULTS.prompts[0]}; "
+                       "a list plots time to first token against prompt length)")
+    group.add_argument("--new", type=int, default=DEFAULTS.new, help="tokens to generate (default %(default)s)")
+    if check:
+        group.add_argument("--batch", metavar="N[,N…]", help="batch sizes (default 1)")
+    else:
+        group.add_argument("--runs", type=whole(1), default=DEFAULTS.runs,
+                           help="timed generations after one warm-up (default %(default)s)")
+        group.add_argument("--numpy-cache", action="store_true",
+                           help="feed the cache back as numpy through execute, even where the backend keeps it natively")
+
+
+def _sizes(value: str | None, flag: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    if not value:
+        return default
+    try:
+        sizes = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(size < 1 for size in sizes):
+        raise OptionError(f"{flag} takes whole sizes >= 1 separated by commas, e.g. {flag} 32,128; got '{value}'")
+    return sizes
+
+
+def _settings(args: argparse.Namespace, check: bool) -> GenerateSettings:
+    given = [flag for name, flag in NOT_FOR_GENERATE.items()
+             if getattr(args, name, None) not in (None, False, [], args.generate_parser.get_default(name))]
+    if given:
+        raise OptionError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply with --generate; "
+                          "generation takes --prompt, --new, --batch" + ("" if check else ", --runs"))
+    precisions = [args.precision] if isinstance(args.precision, str) else list(args.precision)
+    if precisions != ["fp32"]:
+        raise OptionError(f"--generate runs fp32 only for now (got --precision {','.join(precisions)}); "
+                          "bench the precisions of single passes without --generate (docs/generation.md)")
+    if args.new < 1:
+        raise OptionError(f"--new must be at least 1 (got {args.new}): the first generated token is the least "
+                          "there is to measure")
+    return GenerateSettings(
+        prompts=_sizes(args.prompt, "--prompt", tuple(DEFAULTS.prompts)), new=args.new,
+        batches=_sizes(args.batch, "--batch", (1,) if check else tuple(DEFAULTS.batches)),
+        runs=getattr(args, "runs", DEFAULTS.runs), seed=args.seed, threads=args.threads,
+        options=parse_options(args.option, per_backend=True), isolation=not args.no_isolation,
+        timeout=args.timeout, native=not getattr(args, "numpy_cache", False),
+    )
+
+
+@contextlib.contextmanager
+def _status() -> Iterator[Callable[[str, str, float], None]]:
+    """One transient status line on a terminal's stderr (which backend, which row); nothing in
+    a log file or a pipe."""
+    if not stderr.is_terminal:
+        yield lambda *_: None
+        return
+    with stderr.status("generating …") as status:
+        yield lambda backend, phase, _fraction: status.update(f"{backend}: {phase}")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    outputs = {kind: getattr(args, kind) for kind in ("json", "markdown", "plot") if getattr(args, kind, None)}
+    for path in outputs.values():
+        check_writable(path)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as e:
+            raise OptionError("--plot needs matplotlib: pip install 'hwkit[plot]'") from e
+    settings = _settings(args, check=False)
+    model = open_model(args.model)
+    for path in outputs.values():
+        check_writable(path, input_files(model))
+    with _status() as update:
+        result = bench_generate(model, split_list(args.backends), settings, progress=update, reference=args.reference)
+    writers: dict[str, Callable[[str], object]] = {"json": result.to_json, "markdown": result.to_markdown,
+                                                   "plot": result.plot}
+    unwritten: list[HwkitError] = []
+    for kind, path in outputs.items():
+        try:
+            writers[kind](path)
+        except HwkitError as e:
+            unwritten.append(e)
+            continue
+        stderr.print(f"wrote {path}", highlight=False, markup=False)
+    print_whole(result.table())
+    rows = len(result.results)
+    stdout.print(f"{rows} row{'s' if rows != 1 else ''} in {result.elapsed_s:.1f} s; tokens compared with "
+                 f"{result.reference} ({result.reference_note})", highlight=False)
+    for error in unwritten:
+        stderr.print(f"hwkit: error: {error}", highlight=False, markup=False, soft_wrap=True)
+    if result.interrupted:
+        return exit_code_of_signal(result.interrupted_by or "SIGINT")
+    failed = [r for r in result.results if r.status != "ok"]
+    for record in failed:
+        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
+                     soft_wrap=True)
+    return EXIT_BAD_INPUT if failed or unwritten else 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    if args.json:
+        check_writable(args.json)
+    settings = _settings(args, check=True)
+    with _status():
+        report = check_generate(args.model, split_list(args.backends), args.reference, settings, args.atol, args.rtol)
+    if args.json:
+        report.to_json(args.json)
+        stderr.print(f"wrote {args.json}", highlight=False, markup=False)
+    print_whole(report.table())
+    failed = [r for r in report.results if r.status != "ok"]
+    for line in report.failures():
+        stderr.print(f"hwkit: mismatch: {line}", highlight=False, markup=False, soft_wrap=True)
+    for record in failed:
+        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
+                     soft_wrap=True)
+    if failed:
+        return EXIT_BAD_INPUT
+    return 0 if report.passed else EXIT_MISMATCH
