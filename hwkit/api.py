@@ -10,8 +10,8 @@ from typing import Any
 
 import onnx
 
-from hwkit.backend import BackendOptions, Device, Executable
-from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, first_line
+from hwkit.backend import BackendOptions, Device, Executable, PrecisionSupport
+from hwkit.errors import BackendUnavailableError, CompileError, HwkitError, OptionError, first_line
 from hwkit.model.model import Model
 from hwkit.guard import describe
 from hwkit.plugins import BackendInfo, registry
@@ -27,9 +27,10 @@ def backends() -> list[BackendInfo]:
 
 def open_model(source: ModelSource) -> Model:
     """A Model from a Model, ModelProto, bytes, an .onnx path, or a built-in model's name."""
-    from hwkit.model.zoo import BUILTIN_MODELS
+    from hwkit.model.zoo import BUILTIN_MODELS, GENERATIVE_MODELS
 
-    if isinstance(source, str) and source in BUILTIN_MODELS and not Path(source).exists():
+    if isinstance(source, str) and (source in BUILTIN_MODELS or source in GENERATIVE_MODELS) \
+            and not Path(source).exists():
         return Model.builtin(source)
     return Model.load(source)
 
@@ -97,6 +98,13 @@ def compile_with(info: BackendInfo, model: Model, device: Device, options: Backe
     wanted = info.runtime.Options
     if not isinstance(options, wanted):
         options = wanted.parse(dataclasses.asdict(options), backend=info.name)
+    precision = getattr(options, "precision", "fp32")
+    if precision == "int8":
+        raise OptionError("precision int8 means hwkit's quantised graph: compile quantize_int8(model).model at fp32 "
+                          "(hwkit.model.quantize), or use --precision int8 with bench or check")
+    support = precision_support(info, device, precision)
+    if not support.supported:
+        raise OptionError(f"backend '{info.name}' cannot run {precision} on {device.name}: {support.unsupported}")
     try:
         executable = info.runtime.compile(model, device, options)
     except HwkitError:
@@ -107,3 +115,20 @@ def compile_with(info: BackendInfo, model: Model, device: Device, options: Backe
     if not isinstance(executable, Executable):
         raise CompileError(f"backend '{info.name}' returned {type(executable).__name__}, not an Executable")
     return executable
+
+
+def precision_support(info: BackendInfo, device: Device, precision: str) -> PrecisionSupport:
+    """What ``Backend.precisions`` declares for ``precision`` on ``device``; never raises: a
+    precision left out, or a plugin whose ``precisions`` fails, is unsupported with the reason."""
+    try:
+        declared = dict(info.runtime.precisions(device))
+    except (Exception, SystemExit) as e:  # plugin code: its failure is this row's reason, not a crash
+        what = f"{type(e).__name__}: {first_line(e)}" if isinstance(e, Exception) else describe(e)
+        return PrecisionSupport(unsupported=f"backend '{info.name}' failed to declare its precisions: {what}")
+    found = declared.get(precision)  # type: ignore[call-overload]  # any str: unknown ones are unsupported
+    if isinstance(found, PrecisionSupport):
+        return found
+    if found is None:
+        return PrecisionSupport(unsupported=f"backend '{info.name}' does not declare {precision} on {device.name}")
+    return PrecisionSupport(unsupported=f"backend '{info.name}' declared {precision} as {type(found).__name__}, "
+                                        "not a hwkit.backend.PrecisionSupport")

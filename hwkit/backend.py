@@ -6,8 +6,8 @@ comparison; a backend only says which devices it has, compiles a graph for one o
 it::
 
     @dataclasses.dataclass(frozen=True)
-    class MineOptions(BackendOptions):
-        precision: Precision = "fp32"            # the one vocabulary: fp32 | fp16 | bf16 | int8
+    class MineOptions(BackendOptions):           # threads and precision come from BackendOptions
+        fast_math: bool = False
 
     class MineBackend(Backend[MineOptions]):
         name = "mine"
@@ -16,6 +16,9 @@ it::
         install_hint = "pip install hwkit-mine"
 
         def devices(self) -> list[Device]: ...
+        def precisions(self, device) -> dict[Precision, PrecisionSupport]:  # default: fp32 only
+            return {"fp32": NATIVE, "bf16": NATIVE, "fp16": PrecisionSupport("no fp16 kernels"),
+                    "int8": NATIVE}              # int8: hwkit's QDQ graph, compiled at fp32
         def compile(self, model, device, options) -> Executable:
             refuse_unknown_domains(model, self.name, {"", "ai.onnx"})
             return MineExecutable(model, device, options)
@@ -25,7 +28,8 @@ it::
 
 Optional extras an Executable may offer: ``synchronize`` (wait for the device), ``memory_stats``
 (device memory figures) and ``device_time`` (the ``DeviceTimer`` protocol: the device's own
-clock, e.g. CUDA events). Helpers for plugins: ``hwkit.system.cpu_name`` and
+clock, e.g. CUDA events) and ``step_session`` (the ``Stepper`` protocol: a KV cache kept in
+the runtime's own values while a decoder generates). Helpers for plugins: ``hwkit.system.cpu_name`` and
 ``hwkit.system.package_version``. Errors to raise: ``hwkit.errors``.
 """
 
@@ -36,7 +40,7 @@ import importlib.util
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from hwkit.errors import ExecutionError, OptionError, UnsupportedOpError
@@ -50,6 +54,29 @@ Precision = Literal["fp32", "fp16", "bf16", "int8"]
 """The one precision vocabulary of every backend and tolerance profile. A backend maps it to its
 runtime's own names inside the plugin (OpenVINO's ``f32``, torch's ``float16``)."""
 PRECISIONS: tuple[Precision, ...] = typing.get_args(Precision)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrecisionSupport:
+    """Whether a backend runs one precision on one device, and how (``Backend.precisions``).
+
+    Attributes:
+        unsupported: why it cannot ("" when it can): the row says ``unsupported`` and this reason,
+            instead of running something else under that precision's name.
+        emulated: how it runs without that precision's kernels ("" when it has them), e.g. "QDQ
+            graph computed in fp32 by the converter": the row is labelled emulated, with this.
+    """
+
+    unsupported: str = ""
+    emulated: str = ""
+
+    @property
+    def supported(self) -> bool:
+        return not self.unsupported
+
+
+NATIVE = PrecisionSupport()
+"""A precision the backend runs with kernels of that precision."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,9 +101,14 @@ class BackendOptions:
     Attributes:
         threads: intra-op threads; None leaves the runtime's default. The bench sets one value
             for every backend so that they compete on equal terms.
+        precision: the precision to compute in (fp32, fp16, bf16). The core passes only those
+            ``Backend.precisions`` declares supported; int8 is never passed: an int8 row compiles
+            hwkit's quantised QDQ graph at fp32 (docs/precision.md). A backend may narrow the
+            field's ``Literal`` to what it can map.
     """
 
     threads: int | None = None
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
@@ -178,6 +210,35 @@ class DeviceTimer(Protocol):
         ...
 
 
+class StepSession(Protocol):
+    """Runs of one graph whose state outputs (a KV cache) feed its state inputs at the next run,
+    kept as the runtime's own values between runs (``Stepper``)."""
+
+    def step(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run once on ``feeds`` (every input but the state) and the state; keep the new state;
+        return the requested outputs as host numpy arrays, the run finished."""
+        ...
+
+    def state_bytes(self) -> int:
+        """Bytes the state holds now (the KV cache's size)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Stepper(Protocol):
+    """An Executable that keeps a decoder's KV cache on its own side between generation steps
+    (IOBinding, device tensors). Optional: without it the core feeds the cache back as numpy
+    through ``execute``. Guide and checks: docs/writing-plugins.md, "Generation"."""
+
+    def step_session(self, state: Mapping[str, str], initial: Mapping[str, np.ndarray],
+                     outputs: Sequence[str]) -> StepSession:
+        """A session where state output ``k`` feeds state input ``state[k]`` at the next step,
+        ``initial`` holds the state inputs' first values and ``outputs`` names what ``step`` returns."""
+        ...
+
+
 OptionsT = TypeVar("OptionsT", bound=BackendOptions)
 
 
@@ -229,6 +290,19 @@ class Backend(ABC, Generic[OptionsT]):
     def versions(self) -> dict[str, str]:
         """Versions of the runtime libraries this backend uses, for result fingerprints."""
         return {}
+
+    def precisions(self, device: Device) -> Mapping[Precision, PrecisionSupport]:
+        """How this backend runs each precision on ``device``; a precision left out is
+        unsupported. Never raises.
+
+        fp16 / bf16 reach ``compile`` as ``options.precision``; int8 means hwkit's quantised QDQ
+        graph compiled with ``precision="fp32"``: declare it ``NATIVE`` only if the runtime runs
+        QDQ with int8 kernels, else ``PrecisionSupport(emulated=...)``. The default is honest for
+        a backend that knows nothing of precision: fp32 only.
+        """
+        why = (f"backend '{self.name}' declares fp32 only (its plugin does not override Backend.precisions; "
+               "see docs/writing-plugins.md)")
+        return {p: NATIVE if p == "fp32" else PrecisionSupport(unsupported=why) for p in PRECISIONS}
 
 
 def refuse_unknown_domains(model: Model, backend: str, known: Iterable[str]) -> None:

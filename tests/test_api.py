@@ -38,7 +38,7 @@ def test_run_checks_inputs(fake_registry):
 
 def test_options_are_validated(fake_registry):
     model = add_relu_model()
-    with pytest.raises(OptionError, match="unknown option.*speed.*valid options: threads, scale"):
+    with pytest.raises(OptionError, match="unknown option.*speed.*valid options: threads, precision, scale"):
         hwkit.compile(model, "fake", speed=3)
     with pytest.raises(OptionError, match="threads must be a whole number"):
         hwkit.compile(model, "fake", threads=0)
@@ -64,9 +64,9 @@ def test_bench_compares_outputs_with_the_reference(fake_registry):
     assert ort.ok and fake.ok and ort.summary.count >= 5 and fake.summary.count >= 5
     assert ort.max_abs_diff == 0.0
     assert fake.max_abs_diff > 0.5, "an output scaled by 2 must show up as a difference"
-    assert fake.options == {"threads": result.settings.resolved_threads(), "scale": 2.0}
+    assert fake.options == {"threads": result.settings.resolved_threads(), "precision": "fp32", "scale": 2.0}
     data = result.to_dict()
-    assert data["schema"] == "hwkit.bench/1" and data["model"]["sha256"] == model.sha256
+    assert data["schema"] == "hwkit.bench/2" and data["model"]["sha256"] == model.sha256
     assert data["results"][1]["latency_s"]["median"] > 0
 
 

@@ -370,6 +370,6 @@ def test_row_21_compare_refuses_a_result_of_another_kind(capsys, tmp_path):
     truncated.write_text('{"schema": "hwkit.bench/1", "results": [')
     assert main(["compare", str(check), str(check)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "is a hwkit.check/1 result, not hwkit.bench/1; write one with hwkit bench --json" in err
+    assert err.count("\n") == 1 and "is a hwkit.check/1 result, not hwkit.bench/1 or hwkit.bench/2; write one with hwkit bench --json" in err
     assert main(["compare", str(truncated), str(truncated)]) == 2
     assert "is not a readable JSON result" in capsys.readouterr().err

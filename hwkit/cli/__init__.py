@@ -14,11 +14,16 @@ from typing import Any, NoReturn
 from hwkit.cli import backends_cmd
 from hwkit.cli import bench_cmd
 from hwkit.cli import check_cmd
+from hwkit.cli import cluster_cmd
 from hwkit.cli import compare_cmd
+from hwkit.cli import history_cmd
 from hwkit.cli import install_cmd
+from hwkit.cli import merge_cmd
 from hwkit.cli import peak_cmd
 from hwkit.cli import plugins_cmd
+from hwkit.cli import report_cmd
 from hwkit.cli import run_cmd
+from hwkit.cli import trend_cmd
 from hwkit.cli.common import EXIT_BAD_INPUT, EXIT_BROKEN_PIPE, exit_code_of_signal, stderr, stdout
 from hwkit.errors import HwkitError
 from hwkit.runner.launch import Stopped, stop_on_signals
@@ -31,6 +36,11 @@ COMMANDS = [
     bench_cmd,
     check_cmd,
     compare_cmd,
+    history_cmd,
+    trend_cmd,
+    report_cmd,
+    merge_cmd,
+    cluster_cmd,
     peak_cmd,
     install_cmd,
 ]
@@ -49,7 +59,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hwkit", description=DESCRIPTION,
                      epilog="Quick start: hwkit backends; hwkit bench [MODEL]; hwkit check [MODEL]. "
-                            "MODEL is an .onnx file or a built-in model: mlp, cnn (default), encoder.")
+                            "MODEL is an .onnx file or a built-in model: mlp, cnn (default), encoder, decoder (an LLM for --generate).")
     parser.add_argument("--version", action="version", version=f"hwkit {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

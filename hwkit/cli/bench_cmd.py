@@ -27,6 +27,9 @@ from hwkit.cli.common import (
     stdout,
     whole,
 )
+from hwkit.cli.store_args import add_save_arguments, open_before_measuring, save_after_measuring
+from hwkit.cli import generate_cmd
+from hwkit.cli import cluster_args
 from hwkit.errors import HwkitError, OptionError
 
 
@@ -55,14 +58,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="seconds one backend may take before it is stopped (%(default)s)")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run every backend in this process (faster start; a crash ends the run)")
-    parser.add_argument("--json", metavar="PATH", help="write the full result as JSON (schema hwkit.bench/1)")
+    parser.add_argument("--json", metavar="PATH", help="write the full result as JSON (schema hwkit.bench/2)")
     parser.add_argument("--csv", metavar="PATH", help="write one CSV row per backend and batch size")
     parser.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
-    parser.add_argument("--plot", metavar="PATH.png", help="plot latency with CI whiskers (and throughput vs batch)")
+    parser.add_argument("--plot", metavar="PATH.png", help="plot latency with CI whiskers (and throughput vs batch; "
+                        "with --precision, speed vs accuracy with the Pareto front)")
+    add_save_arguments(parser)
+    generate_cmd.add_generate_arguments(parser)  # --generate: hwkit/cli/generate_cmd.py
+    cluster_args.add_cluster_argument(parser)  # --cluster: hwkit/cli/cluster_args.py
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    open_before_measuring(args)  # a corrupt or read-only results database fails before measuring
+    cluster_args.refuse_what_a_cluster_cannot_run(args)
+    if args.generate:
+        return generate_cmd.run_bench(args)
     outputs = {kind: getattr(args, kind) for kind in ("json", "csv", "markdown", "plot") if getattr(args, kind)}
     for path in outputs.values():
         check_writable(path)  # fail before measuring (and before a large model is read), not after
@@ -76,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
         min_time=args.min_time, max_time=args.max_time, threads=args.threads, seed=args.seed,
         input_sets=args.input_sets, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
         options=parse_options(args.option, per_backend=True), batches=parse_batches(args.batch),
-        isolation=not args.no_isolation, timeout=args.timeout, precision=args.precision,
+        isolation=not args.no_isolation, timeout=args.timeout, precisions=args.precision, calibration=args.calibration,
         target_ci=args.target_ci or None,
     )
     with _progress() as (update):
-        result = bench(model, split_list(args.backends), settings, progress=update, reference=args.reference)
+        result = cluster_args.bench_function(args, bench)(model, split_list(args.backends), settings,
+                                                          progress=update, reference=args.reference)
     writers: dict[str, Callable[[str], object]] = {
         "json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot,
     }
@@ -92,13 +104,14 @@ def run(args: argparse.Namespace) -> int:
             unwritten.append(e)
             continue
         stderr.print(f"wrote {path}", highlight=False, markup=False)
+    unwritten += save_after_measuring(args, result.to_dict())  # after the files: a failed save loses nothing
     print_whole(result.table())
     stdout.print(result.summary_line(), highlight=False)
     for error in unwritten:
         stderr.print(f"hwkit: error: {error}", highlight=False, markup=False, soft_wrap=True)
     if result.interrupted:
         return exit_code_of_signal(result.interrupted_by or "SIGINT")
-    failed = [r for r in result.results if not r.ok]
+    failed = [r for r in result.results if not r.ok and r.status != "unsupported"]  # unsupported: a row, no error
     for record in failed:
         stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
                      soft_wrap=True)

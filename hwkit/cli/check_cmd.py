@@ -20,6 +20,7 @@ from hwkit.cli.common import (
     split_list,
     stderr,
 )
+from hwkit.cli import generate_cmd
 from hwkit.errors import OptionError
 from hwkit.parity.tolerance import TOLERANCES
 from hwkit.runner.plan import DEFAULT_REFERENCE
@@ -49,14 +50,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-isolation", action="store_true",
                         help="run every backend in this process (faster start; a crash ends the check)")
     parser.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    generate_cmd.add_generate_arguments(parser, check=True)  # --generate: hwkit/cli/generate_cmd.py
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.generate:
+        return generate_cmd.run_check(args)
     if args.json:
         check_writable(args.json)  # fail before running, not after
     settings = CheckSettings(
-        seeds=args.seeds, seed=args.seed, inputs=args.inputs, precision=args.precision, atol=args.atol,
+        seeds=args.seeds, seed=args.seed, inputs=args.inputs, precision=args.precision, calibration=args.calibration,
+        atol=args.atol,
         rtol=args.rtol, threads=args.threads, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
         options=parse_options(args.option, per_backend=True), isolation=not args.no_isolation,
         timeout=args.timeout,
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         stderr.print(f"wrote {args.json}", highlight=False, markup=False)
     print_whole(report.table())
     # A backend that did not run is an error (exit 2), not a mismatch: it has no outputs to disagree.
-    failed = [r for r in report.results if r.status != "ok"]
+    failed = [r for r in report.results if r.status not in ("ok", "unsupported")]  # unsupported: a row, no error
     ran = dataclasses.replace(report, results=[r for r in report.results if r.status == "ok"])
     for line in ran.failures():
         stderr.print(f"hwkit: mismatch: {line}", highlight=False, markup=False, soft_wrap=True)

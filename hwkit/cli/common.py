@@ -17,6 +17,7 @@ from hwkit.runner.validate import check_number
 from hwkit.model.zoo import DEFAULT_MODEL
 from hwkit.parity.tolerance import TOLERANCES
 from hwkit.runner.plan import DEFAULT_REFERENCE
+from hwkit.runner.sweep import parse_precisions
 
 
 
@@ -89,12 +90,23 @@ def add_run_arguments(parser: argparse.ArgumentParser, threads_default: str, ref
     parser.add_argument("--reference", help=f"the backend whose outputs the others are compared with (default: "
                         f"{DEFAULT_REFERENCE} if available, {reference}; else the first chosen)")
     parser.add_argument("--threads", type=whole(1), help=f"intra-op threads for every backend (default: {threads_default})")
-    parser.add_argument("--precision", choices=list(TOLERANCES), default="fp32",
-                        help="tolerance profile outputs are judged by (default %(default)s); a backend's own "
-                        "precision is an option, e.g. -o openvino.precision=fp16")
+    parser.add_argument("--precision", type=precision_list, default=("fp32",), metavar="P[,P…]",
+                        help=f"precisions every backend runs, one row each ({', '.join(TOLERANCES)}; default fp32); "
+                        "each row is judged by its precision's tolerance profile; docs/precision.md")
+    parser.add_argument("--calibration", metavar="FILE.npz",
+                        help="int8: calibrate the quantiser on these inputs instead of seeded ones")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="BACKEND.NAME=VALUE",
-                        help="a backend option, e.g. openvino.precision=fp16 (repeatable)")
+                        help="a backend option, e.g. openvino.hint=throughput (repeatable)")
     add_model_arguments(parser)
+
+
+def precision_list(text: str) -> tuple[str, ...]:
+    """An argparse type: a comma list of precisions; an unknown one is a usage error listing the valid ones."""
+    try:
+        return parse_precisions(text)
+    except OptionError as e:
+        bad = next((p.strip() for p in text.split(",") if p.strip().lower() not in TOLERANCES), text)
+        raise argparse.ArgumentTypeError(f"invalid choice: '{bad}'; {str(e).partition('; ')[2]}") from None
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

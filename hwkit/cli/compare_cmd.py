@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 
 from hwkit.cli.common import seconds, stderr, stdout
+from hwkit.cli.compare_last import add_last_arguments, results_to_compare
 from hwkit.errors import ResultError
 from hwkit.report.diff import compare_results, differences, nothing_in_common, refusal
-from hwkit.report.schema import load_result
 from hwkit.report.tables import compare_table
 
 EXIT_REGRESSED = 1
@@ -17,15 +17,16 @@ EXIT_REGRESSED = 1
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("compare", help="compare two bench --json results; exit 1 on a regression")
-    parser.add_argument("old", help="the baseline result (hwkit bench --json)")
-    parser.add_argument("new", help="the result to judge (same model graph and input shapes)")
+    parser.add_argument("old", nargs="?", help="the baseline result (hwkit bench --json)")
+    parser.add_argument("new", nargs="?", help="the result to judge (same model graph and input shapes)")
+    add_last_arguments(parser)
     parser.add_argument("--threshold", type=seconds(0), default=0.05,
                         help="a slowdown larger than this fraction, outside noise, is a regression (%(default)s)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    old, new = load_result(args.old), load_result(args.new)
+    old, new = results_to_compare(args)  # two files, or --last: a saved run and the one before
     why = refusal(old, new)
     if why:
         raise ResultError(why)

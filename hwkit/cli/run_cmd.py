@@ -27,7 +27,7 @@ def _summary(array: np.ndarray) -> list[str]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("run", help="run one inference and summarise the outputs")
-    parser.add_argument("model", help="an .onnx file or a built-in model (mlp, cnn, encoder)")
+    parser.add_argument("model", help="an .onnx file or a built-in model (mlp, cnn, encoder, decoder)")
     parser.add_argument("-b", "--backend", default="onnxruntime", help="BACKEND or BACKEND:DEVICE")
     parser.add_argument("-o", "--option", action="append", default=[], metavar="NAME=VALUE",
                         help="a backend option, e.g. threads=2 (repeatable)")

@@ -17,11 +17,11 @@ from hwkit.measure.records import BackendResult, BenchResult
 from hwkit.measure.settings import BenchSettings
 from hwkit.errors import OptionError
 from hwkit.model import Model
-from hwkit.parity.agreement import compare_outputs
+from hwkit.parity.accuracy import row_accuracy
 from hwkit.parity.check import BackendParity
-from hwkit.parity.tolerance import tolerance
 from hwkit.runner.launch import Job, Launcher, Progress, Stopped, launcher
 from hwkit.runner.plan import InputSets, batch_dim, make_input_sets, plan
+from hwkit.runner.sweep import Row, parse_precisions, quantized_graph, row_options, rows, with_baseline
 
 MEASURE = "hwkit.measure.loop:measure"
 OUTPUTS_ONLY = "hwkit.parity.check:run_backend"
@@ -40,7 +40,8 @@ def bench(
     Args:
         model: a Model, ModelProto, bytes, an .onnx path or a built-in model's name.
         backends: names, optionally with a device ("openvino:GPU").
-        settings: how to measure; keyword ``overrides`` replace single fields of it.
+        settings: how to measure; keyword ``overrides`` replace single fields of it
+            (``precision=`` is ``precisions=``, as ``check`` spells it: "bf16,int8" or a list).
         progress: called with (backend, phase, fraction) while it works.
         reference: the backend whose outputs the others are compared with (default: the one
             rule of ``hwkit.runner.plan``); one that is not measured runs once, untimed.
@@ -51,6 +52,8 @@ def bench(
     measured so far with ``interrupted`` and ``interrupted_by`` set.
     """
     started = time.perf_counter()
+    if "precision" in overrides:  # the keyword check() takes: one precision or a list
+        overrides["precisions"] = overrides.pop("precision")
     settings = dataclasses.replace(settings or BenchSettings(), **overrides)
     run = plan(model, backends, reference)
     batches: list[int | None] = list(settings.batches) if settings.batches else [None]
@@ -62,18 +65,34 @@ def bench(
         shape = "x".join(map(str, inputs[keys.index(0)].shapes[name]))
         raise OptionError(f"input '{name}' has a batch of 0 items (shape {shape}): there is nothing to measure; "
                           "give a batch size >= 1 (--shape, --dim)")
+    requested = parse_precisions(settings.precisions)  # a tuple already; parsed for the type checker
+    precisions, added = with_baseline(requested, needed=requested != ("fp32",))
+    sweep = rows(run.targets, precisions, baseline=added)
+    for row in sweep:
+        if row.support.supported:
+            row_options(row.target, settings.options, row.precision)  # -o X.precision is refused now
+    int8 = quantized_graph(run.model, [r.precision for r in sweep if r.support.supported], seed=settings.seed,
+                           shapes=settings.shapes, dims=settings.dims, calibration=settings.calibration)
     result = BenchResult(run.model, settings, {k: s.shapes for k, s in zip(keys, inputs)}, [],
-                         reference=split_target(run.reference)[0], reference_note=run.reference_note)
+                         reference=split_target(run.reference)[0], reference_note=run.reference_note,
+                         quantization=int8.settings if int8 else None)
     where = launcher(settings.isolation)
     try:
         for key, sets in zip(keys, inputs):
-            for target in run.targets:
-                name, device = split_target(target)
-                record = BackendResult(backend=name, device=device or "", batch=key)
+            for row in sweep:
+                record = _record(row, key)
                 result.results.append(record)
+                if not row.support.supported:
+                    continue
+                graph = int8.model if int8 is not None and row.precision == "int8" else run.model
                 before = load.snapshot()
-                where.launch(_job(MEASURE, run.model, target, record, settings,
-                                  input_sets=sets.sets, settings=settings), progress)
+                # The row's precision reaches the backend as its option (row_options), so the timed
+                # loop knows nothing of the sweep.
+                name = split_target(row.target)[0]
+                own = dataclasses.replace(settings, options={**settings.options,
+                                                             name: row_options(row.target, settings.options, row.precision)})
+                where.launch(_job(MEASURE, graph, row.target, record, settings, input_sets=sets.sets,
+                                  settings=own), progress)
                 record.others_busy_cores = load.others_busy_cores(before, load.snapshot())
         if not run.reference_chosen:
             _reference_outputs(result, run.reference, keys, inputs, where)
@@ -91,6 +110,16 @@ def bench(
     return result
 
 
+def _record(row: Row, batch: int) -> BackendResult:
+    """The row's record before it runs: unsupported with the backend's reason, or to be measured."""
+    name, device = split_target(row.target)
+    record = BackendResult(backend=name, device=row.device or device or "", batch=batch, precision=row.precision,
+                           emulated=row.support.emulated, baseline=row.baseline)
+    if not row.support.supported:
+        record.status, record.error = "unsupported", row.support.unsupported
+    return record
+
+
 def _job(function: str, model: Model, target: str, record: Any, limits: BenchSettings, **arguments: Any) -> Job:
     """A job with the bench's thread count and timeout (``limits``) and the function's ``arguments``."""
     return Job(function, model, target, record, arguments, limits.resolved_threads(), limits.timeout)
@@ -104,7 +133,7 @@ def _reference_outputs(result: BenchResult, target: str, keys: list[int], inputs
     for key, sets in zip(keys, inputs):
         record = BackendParity(target)
         where.launch(_job(OUTPUTS_ONLY, result.model, target, record, settings, input_sets=sets.sets[:1],
-                          threads=settings.resolved_threads(), options=settings.options.get(name, {})))
+                          threads=settings.resolved_threads(), options=row_options(name, settings.options, "fp32")))
         if record.outputs:
             result.reference_outputs[key] = record.outputs[0]
         else:
@@ -112,19 +141,21 @@ def _reference_outputs(result: BenchResult, target: str, keys: list[int], inputs
 
 
 def attach_agreement(result: BenchResult) -> None:
-    """Compare every backend's outputs on the first input set with the reference's, batch by
-    batch. Without the reference's outputs there is nothing to compare with."""
-    tol = tolerance(result.settings.precision)
+    """Compare every row's outputs on the first input set with the reference's fp32 outputs,
+    batch by batch, under the row's precision's tolerance profile, and each reduced-precision
+    row's with its own backend's fp32 row (``parity.accuracy``). Without the reference's
+    outputs there is nothing to compare with."""
     for batch in result.batches:
         reference = result.reference_outputs.get(batch)
         if reference is None:
-            chosen = next((r for r in result.results if r.backend == result.reference and r.batch == batch), None)
+            chosen = next((r for r in result.results if r.backend == result.reference and r.batch == batch
+                           and r.precision == "fp32"), None)
             reference = chosen.outputs if chosen else None
-        if reference is None:
-            continue
         for record in result.results:
             if record.batch == batch and record.outputs is not None:
-                record.agreement = compare_outputs(reference, record.outputs, tol)
+                base = result.baseline_of(record)
+                record.agreement, record.accuracy = row_accuracy(
+                    record.precision, record.outputs, reference, base.outputs if base is not None else None)
 
 
 def _after_measuring(what: str, step: Callable[[BenchResult], None], result: BenchResult) -> None:

@@ -1,6 +1,6 @@
 """What a bench produced: one ``BackendResult`` per backend and batch, gathered in a
 ``BenchResult``. ``BenchResult.to_dict`` computes every reported figure once, as the documented
-``hwkit.bench/1`` dict; every view (table, CSV, Markdown, plot, JSON) renders that dict, so a
+``hwkit.bench/2`` dict; every view (table, CSV, Markdown, plot, JSON) renders that dict, so a
 result just measured and one read back from a file look the same."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from hwkit._files import atomic_write, finite, write_json
+from hwkit.backend import Precision
 from hwkit.measure.settings import BenchSettings
 from hwkit.measure.stats import Summary, summarize
 from hwkit.model import Model
@@ -37,6 +38,13 @@ class BackendResult(RunRecord):
     others_busy_cores: float | None = None  # other processes' average busy cores during this run
     outputs: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
     agreement: list[OutputAgreement] | None = None
+    # The precision axis (docs/precision.md): the row's precision, how its backend runs it
+    # without that precision's kernels ("" when natively), whether it is the fp32 run added only
+    # as the others' baseline, and the accuracy it costs (parity.accuracy: vs_fp32, vs_reference).
+    precision: Precision = "fp32"
+    emulated: str = ""
+    baseline: bool = False
+    accuracy: dict[str, Any] = dataclasses.field(default_factory=dict)
     _summary: tuple[tuple[int, int], Summary] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -84,7 +92,8 @@ class BenchResult:
     interrupted_by: str = ""  # the signal that stopped the run: "SIGINT" (Ctrl-C), "SIGTERM", "SIGHUP"
     elapsed_s: float = 0.0
     flops: dict[int, float] = dataclasses.field(default_factory=dict)  # batch -> FLOPs per inference
-    peaks: dict[str, float] = dataclasses.field(default_factory=dict)  # device kind -> GFLOP/s
+    peaks: dict[str, float] = dataclasses.field(default_factory=dict)  # peak_key(kind, precision) -> GFLOP/s
+    quantization: dict[str, Any] | None = None  # the int8 rows' quantiser settings (Quantized.settings)
 
     @property
     def mode(self) -> str:
@@ -94,17 +103,25 @@ class BenchResult:
     def batches(self) -> list[int]:
         return list(self.shapes)
 
+    def baseline_of(self, record: BackendResult) -> BackendResult | None:
+        """The same backend's fp32 row on the same device and batch (None for an fp32 row)."""
+        if record.precision == "fp32":
+            return None
+        return next((r for r in self.results if r.precision == "fp32" and r.backend == record.backend
+                     and r.device == record.device and r.batch == record.batch), None)
+
     def fastest(self, batch: int | None = None) -> BackendResult | None:
         done = [r for r in self.results if r.ok and (batch is None or r.batch == batch)]
         return min(done, key=_per_item) if done else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented JSON form (schema ``hwkit.bench/1``; see docs/results.md), with
+        """The documented JSON form (schema ``hwkit.bench/2``; see docs/results.md), with
         non-finite numbers as "nan"/"inf" strings, exactly as ``to_json`` writes it."""
         settings = dataclasses.asdict(self.settings)
         settings["threads"] = self.settings.resolved_threads()
         settings["shapes"] = {k: list(v) for k, v in (self.settings.shapes or {}).items()}
         settings["batches"] = list(self.settings.batches or [])
+        settings["calibration"] = None if self.settings.calibration is None else str(self.settings.calibration)
         return finite({
             "schema": BENCH_SCHEMA,
             "model": {
@@ -126,6 +143,7 @@ class BenchResult:
             "elapsed_s": self.elapsed_s,
             "system": fingerprint(),
             "peaks_gflops": self.peaks,
+            "quantization": self.quantization,
             "results": [self._record_dict(r) for r in self.results],
         })
 
@@ -134,14 +152,22 @@ class BenchResult:
         fastest = self.fastest(record.batch)
         best = fastest.summary if fastest else None
         flops = self.flops.get(record.batch)
-        peak = self.peaks.get(record.device_kind)
+        peak = self.peaks.get(peak_key(record.device_kind, record.precision))
         gflops = flops / stats.median / 1e9 if stats and flops else None
         passed = record.parity_passed
+        base = self.baseline_of(record)
+        base_stats = base.summary if base is not None and base.ok else None
         return {
             "backend": record.backend,
             "device": record.device,
             "device_kind": record.device_kind,
             "batch": record.batch,
+            "precision": record.precision,
+            "emulated": record.emulated or None,
+            "baseline": record.baseline,
+            "quantization": self.quantization if record.precision == "int8" else None,
+            "speedup_vs_fp32": base_stats.median / stats.median if stats and base_stats and stats.median else None,
+            "accuracy": record.accuracy or None,
             "status": record.status,
             "error": record.error,
             "compile_s": record.compile_s,
@@ -160,7 +186,7 @@ class BenchResult:
             "device_time_s": dataclasses.asdict(summarize(record.device_samples)) if record.device_samples else None,
             "memory": {"rss_before_compile": record.rss_before_compile, "peak_rss": record.peak_rss,
                        "device": record.device_memory},
-            "is_reference": record.backend == self.reference,
+            "is_reference": record.backend == self.reference and record.precision == "fp32",
             "max_abs_diff": record.max_abs_diff,
             "parity": None if passed is None else ("pass" if passed else "FAIL"),
             "samples_s": record.samples,
@@ -202,6 +228,12 @@ class BenchResult:
 
     def plot(self, path: str) -> None:
         atomic_write(path, plot.bench_png(self.to_dict()))
+
+
+def peak_key(kind: str, precision: str) -> str:
+    """The key of ``BenchResult.peaks`` for a device kind's matmul peak in ``precision``: the kind
+    alone for fp32 (as ``hwkit.bench/1`` wrote it), "kind/precision" otherwise ("cpu/bf16")."""
+    return kind if precision == "fp32" else f"{kind}/{precision}"
 
 
 def _per_item(record: BackendResult) -> float:

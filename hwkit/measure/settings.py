@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psutil
 
 from hwkit.backend import Precision
-from hwkit.parity.tolerance import tolerance
+from hwkit.runner.sweep import parse_precisions
 from hwkit.runner.validate import check_number, check_numbers
 
 
@@ -40,14 +41,17 @@ class BenchSettings:
     batches: Sequence[int] | None = None  # throughput sweep over the dynamic batch dimension
     isolation: bool = True  # each backend in a process of its own
     efficiency: bool = True  # count FLOPs and compare with the measured matmul peak
-    precision: Precision = "fp32"  # the tolerance profile outputs are judged by (see docs/parity.md)
+    # The precision sweep: every backend runs each (docs/precision.md); each row is judged by its
+    # precision's tolerance profile. A comma string or a list; stored as a tuple.
+    precisions: Sequence[Precision] | str = ("fp32",)
+    calibration: str | os.PathLike[str] | None = None  # int8: the quantiser's calibration .npz
     timeout: float = 600.0  # seconds a backend may take (compile + runs) before it is stopped
 
     def __post_init__(self) -> None:
         check_numbers(self, {"warmup_iters": 0, "min_iters": 1, "input_sets": 1, "seed": 0, "threads": 1}, whole=True)
         check_numbers(self, {"warmup_time": 0, "min_time": 0, "max_time": 0, "timeout": 0}, unit="seconds")
         check_numbers(self, {"target_ci": 0})
-        tolerance(self.precision)  # an unknown profile fails here, before anything runs
+        object.__setattr__(self, "precisions", parse_precisions(self.precisions))  # unknown ones fail now
         for size in self.batches or ():
             check_number("batch size", size, 1, whole=True)
 

@@ -101,11 +101,11 @@ class Model:
     @classmethod
     def _load_path(cls, path: Path) -> Model:
         if not path.exists():
-            from hwkit.model.zoo import BUILTIN_MODELS
+            from hwkit.model.zoo import BUILTIN_MODELS, GENERATIVE_MODELS
 
             raise ModelError(
                 f"model file not found: {path}; pass an existing .onnx file or a built-in model "
-                f"({', '.join(BUILTIN_MODELS)})"
+                f"({', '.join([*BUILTIN_MODELS, *GENERATIVE_MODELS])})"
             )
         if path.is_dir():
             raise ModelError(f"{path} is a folder; pass the .onnx file inside it")

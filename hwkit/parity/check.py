@@ -25,6 +25,7 @@ from hwkit.report.schema import CHECK_SCHEMA
 from hwkit.runner.launch import Job, Launcher, Progress, launcher as make_launcher
 from hwkit.runner.plan import InputsSource, make_input_sets, plan
 from hwkit.runner.record import RunRecord, failure_error
+from hwkit.runner.sweep import parse_precisions, quantized_graph, row_options, rows
 from hwkit.runner.validate import check_number, check_numbers
 from hwkit.system import fingerprint
 
@@ -43,9 +44,12 @@ class CheckSettings:
         seeds: generated input sets, drawn with seeds ``seed .. seed + seeds - 1``.
         inputs: the caller's own inputs (a mapping of arrays or an .npz path) instead of
             generated ones; then ``seeds`` is not used.
-        precision: tolerance profile, one of ``hwkit.parity.tolerance.TOLERANCES`` ("fp32", "fp16", ...).
-            It chooses how strict the test is; set a backend's own precision with ``options``.
-        atol / rtol: override the profile's values.
+        precision: the precisions every backend runs, one or a list ("fp32", "bf16,int8", ...;
+            docs/precision.md); each row is judged by its precision's tolerance profile
+            (``TOLERANCES``) against the reference's fp32 outputs. A backend that cannot run one
+            gives an ``unsupported`` row with the reason. int8 runs hwkit's quantised graph.
+        calibration: int8 only: the quantiser's calibration inputs (.npz) instead of seeded ones.
+        atol / rtol: override every profile's values.
         threads: intra-op threads for every backend (None: each runtime's default).
         options: per backend name, its options (``{"openvino": {"precision": "fp16"}}``).
         isolation: each backend in a child process of its own (``ProcessLauncher``), so one that
@@ -57,7 +61,8 @@ class CheckSettings:
     seeds: int = 3
     seed: int = 0
     inputs: InputsSource = None
-    precision: Precision = "fp32"
+    precision: Precision | Sequence[Precision] | str = "fp32"
+    calibration: str | os.PathLike[str] | None = None
     atol: float | None = None
     rtol: float | None = None
     threads: int | None = None
@@ -73,8 +78,13 @@ class CheckSettings:
         check_number("timeout", self.timeout, 0, unit="seconds")
         self.tolerance()  # an unknown precision or a negative tolerance fails here, before running
 
-    def tolerance(self) -> Tolerance:
-        return tolerance(self.precision, self.atol, self.rtol)
+    @property
+    def precisions(self) -> tuple[Precision, ...]:
+        return parse_precisions(self.precision)
+
+    def tolerance(self, precision: Precision | None = None) -> Tolerance:
+        """The profile of ``precision`` (default: the first one asked for) with the overrides."""
+        return tolerance(precision or self.precisions[0], self.atol, self.rtol)
 
 
 @dataclasses.dataclass
@@ -87,11 +97,15 @@ class BackendParity(RunRecord):
     agreement: list[OutputAgreement] = dataclasses.field(default_factory=list)
     nonfinite: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # output -> (NaN, Inf)
     outputs: list[dict[str, np.ndarray]] | None = dataclasses.field(default=None, repr=False)
+    precision: Precision = "fp32"
+    emulated: str = ""  # how the backend runs this precision without its kernels ("" natively)
+    tolerance: Tolerance | None = None  # the profile this row is judged by
 
     @property
     def passed(self) -> bool:
-        """The reference passes by definition; others when they ran and every output is within tolerance."""
-        if self.status == "reference":
+        """The reference passes by definition, and so does a precision the backend does not
+        support (it is no disagreement); others when they ran and every output is within tolerance."""
+        if self.status in ("reference", "unsupported"):
             return True
         return self.status == "ok" and all(a.passed for a in self.agreement)
 
@@ -107,10 +121,11 @@ class ParityReport:
     reference_note: str  # why this reference: "default", "--reference", or the fallback's reason
     results: list[BackendParity]
     inputs: str  # "seeds 0..2" or the .npz path
+    quantization: dict[str, Any] | None = None  # the int8 rows' quantiser settings
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.results)
+        return all(r.passed for r in self.results)  # an unsupported precision is no failure
 
     def failures(self) -> list[str]:
         """One line per failing backend and output, for messages."""
@@ -119,15 +134,16 @@ class ParityReport:
             if r.status not in ("ok", "reference"):  # failed, crashed, timeout: the error names it
                 named = r.error.startswith(f"{split_target(r.backend)[0]}:")
                 lines.append(r.error if named else f"{r.backend}: {r.error}")
+            label = r.backend if r.precision == "fp32" else f"{r.backend} {r.precision}"
             for a in r.agreement:
                 if not a.passed:
-                    lines.append(f"{r.backend}: output '{a.name}' {_why(a, self.tolerance)}")
+                    lines.append(f"{label}: output '{a.name}' {_why(a, r.tolerance or self.tolerance)}")
         return lines
 
     def vacuous(self) -> list[str]:
         """One line per output that passed only because the reference is within tolerance of 0
         (``OutputAgreement.vacuous``): such a pass cannot fail, an all-zero output passes too."""
-        return [vacuous_note(r.backend, a, self.tolerance) for r in self.results for a in r.agreement
+        return [vacuous_note(r.backend, a, r.tolerance or self.tolerance) for r in self.results for a in r.agreement
                 if a.passed and a.vacuous]
 
     def table(self) -> Any:
@@ -147,9 +163,12 @@ class ParityReport:
                           "versions": self.reference.versions,
                           "nonfinite": _nonfinite_dict(self.reference.nonfinite)},
             "passed": self.passed,
+            "quantization": self.quantization,
             "results": [
                 {"backend": r.backend, "device": r.device, "status": r.status, "error": r.error,
-                 "passed": r.passed, "options": r.options, "versions": r.versions,
+                 "precision": r.precision, "emulated": r.emulated or None,
+                 "tolerance": (r.tolerance or self.tolerance).to_dict(),
+                 "passed": None if r.status == "unsupported" else r.passed, "options": r.options, "versions": r.versions,
                  "nonfinite": _nonfinite_dict(r.nonfinite),
                  "outputs": [a.to_dict() for a in r.agreement]}
                 for r in self.results
@@ -183,14 +202,19 @@ def check(
         HwkitError: the reference backend itself failed (the others' failures are recorded).
     """
     settings = dataclasses.replace(settings or CheckSettings(), **overrides)
-    tol = settings.tolerance()
+    tol = settings.tolerance("fp32")
     run = plan(model, backends, reference)
     inputs = make_input_sets(run.model, shapes=settings.shapes, dims=settings.dims, seed=settings.seed,
                              count=settings.seeds, given=settings.inputs)
-    others = [t for t in run.targets if t != run.reference]
+    # Every target at every precision but the reference's own fp32 run, which the others meet.
+    others = [r for r in rows(run.targets, settings.precisions) if (r.target, r.precision) != (run.reference, "fp32")]
     if not others:
         raise OptionError(f"nothing to compare: only the reference '{run.reference}' would run; "
-                          "name at least two backends, e.g. -b onnxruntime,openvino")
+                          "name at least two backends, e.g. -b onnxruntime,openvino, or another precision")
+    for row in [r for r in others if r.support.supported]:
+        row_options(row.target, settings.options, row.precision)  # -o X.precision is refused before running
+    int8 = quantized_graph(run.model, [r.precision for r in others if r.support.supported], seed=settings.seed,
+                           shapes=settings.shapes, dims=settings.dims, calibration=settings.calibration)
     where = launcher or make_launcher(settings.isolation)
     ref = run_job(where, run.model, run.reference, inputs.sets, settings)
     if ref.status != "ok" or ref.outputs is None:
@@ -199,26 +223,33 @@ def check(
     ref.status = "reference"
     ref.nonfinite = {name: _nonfinite([s[name] for s in ref.outputs]) for name in ref.outputs[0]}
     results = []
-    for target in others:
-        record = run_job(where, run.model, target, inputs.sets, settings)
+    for row in others:
+        record = BackendParity(row.target, status="unsupported", error=row.support.unsupported)
+        if row.support.supported:
+            graph = int8.model if int8 is not None and row.precision == "int8" else run.model
+            record = run_job(where, graph, row.target, inputs.sets, settings, row.precision)
+        record.precision, record.emulated = row.precision, row.support.emulated
+        record.tolerance = settings.tolerance(row.precision)
         results.append(record)
         if record.status != "ok" or record.outputs is None:
             continue  # recorded: the other backends still tell their story
-        record.agreement = compare_sets(ref.outputs, record.outputs, tol)
+        record.agreement = compare_sets(ref.outputs, record.outputs, record.tolerance)
         record.nonfinite = {n: _nonfinite([s[n] for s in record.outputs if n in s]) for n in ref.outputs[0]}
-    report = ParityReport(run.model, inputs.shapes, tol, ref, run.reference_note, results, inputs.described)
+    report = ParityReport(run.model, inputs.shapes, tol, ref, run.reference_note, results, inputs.described,
+                          int8.settings if int8 is not None else None)
     for line in report.vacuous():
         warnings.warn(line, VacuousPassWarning, stacklevel=2)
     return report
 
 
 def run_job(where: Launcher, model: Model, target: str, input_sets: Sequence[Mapping[str, np.ndarray]],
-            settings: CheckSettings) -> BackendParity:
-    """One backend's outputs on every input set, run by ``where``; failures are in the record."""
-    record = BackendParity(target)
-    name = split_target(target)[0]
+            settings: CheckSettings, precision: Precision = "fp32") -> BackendParity:
+    """One backend's outputs on every input set at ``precision``, run by ``where``; failures are
+    in the record. An int8 ``model`` is the quantised graph: it runs at fp32 options."""
+    record = BackendParity(target, precision=precision)
     job = Job(RUN_BACKEND, model, target, record,
-              {"input_sets": list(input_sets), "threads": settings.threads, "options": settings.options.get(name, {})},
+              {"input_sets": list(input_sets), "threads": settings.threads,
+               "options": row_options(target, settings.options, precision)},
               threads=settings.threads, timeout=settings.timeout)
     where.launch(job)
     return record

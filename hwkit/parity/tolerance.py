@@ -45,13 +45,14 @@ class Tolerance:
         return dataclasses.asdict(self)
 
 
-# Whole-network tolerances per precision, one for each of hwkit.backend.PRECISIONS. Why these
-# values: docs/parity.md.
+# Whole-network tolerances per precision, one for each of hwkit.backend.PRECISIONS. fp32: reasoned
+# and checked; fp16, bf16, int8: atol is twice the worst measured on the built-in models and on
+# ResNet-50, BERT and ViT (benchmarks/precision_profiles.py), rounded up. Figures: docs/parity.md.
 TOLERANCES: dict[Precision, Tolerance] = {
     "fp32": Tolerance("fp32", atol=1e-4, rtol=1e-3),
-    "fp16": Tolerance("fp16", atol=1e-2, rtol=1e-2),
-    "bf16": Tolerance("bf16", atol=5e-2, rtol=5e-2),
-    "int8": Tolerance("int8", atol=1e-1, rtol=1e-1),
+    "fp16": Tolerance("fp16", atol=2e-2, rtol=1e-2),
+    "bf16": Tolerance("bf16", atol=2e-1, rtol=5e-2),
+    "int8": Tolerance("int8", atol=7e-1, rtol=1e-1),
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from hwkit.errors import ResultError
 
 
-Key = tuple[str, str, str, int]  # model, backend, device, batch
+Key = tuple[str, str, str, int, str]  # model, backend, device, batch, precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Change:
     old_median: float
     new_median: float
     within_noise: bool  # the two 95% CIs of the median overlap
+    precision: str = "fp32"
 
     @property
     def ratio(self) -> float:
@@ -48,7 +49,8 @@ class Change:
 def compare_results(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[Change], list[Key], list[Key]]:
     """Changes for rows in both; and the keys only in the old and only in the new result.
 
-    Rows match by backend, device and batch (the model is the same: ``refusal`` says when not).
+    Rows match by backend, device, batch and precision (a ``hwkit.bench/1`` row is fp32; the
+    model is the same: ``refusal`` says when not).
 
     Raises:
         ResultError: one of them measures the same backend, device and batch twice.
@@ -61,8 +63,9 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[Chan
         bounds = (a["ci_low"], a["ci_high"], b["ci_low"], b["ci_high"])
         # Without both CIs (too few runs: null) nothing says the change is noise.
         noise = None not in bounds and float(bounds[0]) <= float(bounds[3]) and float(bounds[2]) <= float(bounds[1])
-        changes.append(Change(model, *key, float(a["median"]), float(b["median"]), noise))
-    changes.sort(key=lambda c: (c.model, c.batch, c.backend, c.device))
+        backend, device, batch, precision = key
+        changes.append(Change(model, backend, device, batch, float(a["median"]), float(b["median"]), noise, precision))
+    changes.sort(key=lambda c: (c.model, c.batch, c.backend, c.device, c.precision))
     return (changes, sorted((old["model"]["name"], *k) for k in before.keys() - after.keys()),
             sorted((model, *k) for k in after.keys() - before.keys()))
 
@@ -86,7 +89,8 @@ def refusal(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     return None
 
 
-WARNED_SETTINGS = ("mode", "threads", "precision", "isolation", "input_sets", "seed")
+# Not the precisions: rows match by precision, so a changed sweep shows as rows only in one file.
+WARNED_SETTINGS = ("mode", "threads", "isolation", "input_sets", "seed")
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -104,16 +108,16 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return found
 
 
-def _rows(data: dict[str, Any], label: str) -> dict[tuple[str, str, int], dict[str, float]]:
-    rows: dict[tuple[str, str, int], dict[str, float]] = {}
-    seen: dict[tuple[str, str, int], int] = {}
+def _rows(data: dict[str, Any], label: str) -> dict[tuple[str, str, int, str], dict[str, float]]:
+    rows: dict[tuple[str, str, int, str], dict[str, float]] = {}
+    seen: dict[tuple[str, str, int, str], int] = {}
     for i, record in enumerate(data["results"]):
         latency = record.get("latency_s")
         if record.get("status") == "ok" and latency:
-            key = (record["backend"], record["device"], int(record["batch"]))
+            key = (record["backend"], record["device"], int(record["batch"]), str(record.get("precision") or "fp32"))
             if key in seen:
-                raise ResultError(f"{label} measures {key[0]} on {key[1]} at batch {key[2]} twice (results[{seen[key]}] "
-                                  f"and results[{i}]); keep one of the two rows")
+                raise ResultError(f"{label} measures {key[0]} on {key[1]} at batch {key[2]} in {key[3]} twice "
+                                  f"(results[{seen[key]}] and results[{i}]); keep one of the two rows")
             seen[key], rows[key] = i, latency
     return rows
 
@@ -128,7 +132,7 @@ def nothing_in_common(gone: list[Key], added: list[Key]) -> str:
 def _listing(keys: list[Key], limit: int = 4) -> str:
     if not keys:
         return "no measured row"
-    names = [f"{b} {d} batch {n}" for _, b, d, n in keys]
+    names = [f"{b} {d} batch {n}" + ("" if p == "fp32" else f" {p}") for _, b, d, n, p in keys]
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 

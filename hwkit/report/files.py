@@ -8,14 +8,16 @@ from typing import Any
 
 from hwkit.report.format import format_error, format_time
 from hwkit.report.schema import bench_rows
+from hwkit.report.tables import delta_text, has_precision_axis, precision_label, speedup_text
 
-CSV_COLUMNS = ["backend", "device", "batch", "status", "median_s", "p90_s", "p99_s", "ci_low_s", "ci_high_s",
-               "runs", "items_per_s", "vs_fastest", "within_noise", "max_abs_diff", "parity", "compile_s", "first_run_s",
+CSV_COLUMNS = ["backend", "device", "batch", "precision", "emulated", "baseline", "status", "median_s", "p90_s", "p99_s", "ci_low_s", "ci_high_s",
+               "runs", "items_per_s", "vs_fastest", "within_noise", "speedup_vs_fp32",
+               "cosine_vs_fp32", "top1_vs_fp32", "max_abs_vs_fp32", "cosine_vs_reference", "top1_vs_reference", "max_abs_diff", "parity", "compile_s", "first_run_s",
                "peak_rss_mib", "gflops_per_s", "percent_of_peak", "error", "machine_busy"]
 
 
 def bench_csv(data: dict[str, Any]) -> str:
-    """The ``hwkit.bench/1`` dict as CSV text with ``CSV_COLUMNS``."""
+    """The ``hwkit.bench/2`` dict as CSV text with ``CSV_COLUMNS``."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -24,9 +26,11 @@ def bench_csv(data: dict[str, Any]) -> str:
 
 
 def bench_markdown(data: dict[str, Any]) -> str:
-    """The ``hwkit.bench/1`` dict as a Markdown table under a heading."""
+    """The ``hwkit.bench/2`` dict as a Markdown table under a heading (with precision,
+    speed-up vs fp32 and Δ vs fp32 columns when a row is not fp32)."""
+    precise = has_precision_axis(data)
     header = ["backend", "device", "batch", "median", "p90", "95% CI", "items/s", "vs fastest", "max abs diff", "parity",
-              "peak RSS"]
+              "peak RSS"] + (["precision", "speed-up vs fp32", "Δ vs fp32"] if precise else [])
     lines = [f"### hwkit bench: {_cell(data['model']['name'])} ({data['mode']} mode, "
              f"{data['settings']['threads']} threads each)", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -43,6 +47,8 @@ def bench_markdown(data: dict[str, Any]) -> str:
                      "reference" if row["is_reference"] else format_error(row["max_abs_diff"]),
                      "" if row["is_reference"] else row["parity"] or "-",
                      f"{row['peak_rss_mib']:,.0f} MiB" if row["peak_rss_mib"] else "-"]
+        if precise:
+            cells += [precision_label(row), speedup_text(row), delta_text(row)]
         lines.append("| " + " | ".join(map(_cell, cells)) + " |")
     return "\n".join(lines) + "\n"
 

@@ -2,10 +2,11 @@
 
 Every result dict (live ``to_dict()`` or a file) is strict JSON: non-finite numbers are the
 strings "nan", "inf" and "-inf" (``hwkit._files.finite``); ``number`` reads them back.
-``load_result`` is the one reader of result files: a ``hwkit.bench/1`` file is checked against
-its published JSON Schema (``hwkit.bench-1.schema.json`` beside this module, the same file as
+``load_result`` is the one reader of result files: a ``hwkit.bench/2`` file (or a
+``hwkit.bench/1`` one, written before the precision axis) is checked against its published JSON
+Schema (``hwkit.bench-2.schema.json`` and ``-1`` beside this module, the same files as
 docs/schema/), so a malformed one is one line naming the file and the field, never a traceback
-in a view.
+in a view. A v1 result comes back with its rows upgraded: each is an fp32 row.
 """
 
 from __future__ import annotations
@@ -22,18 +23,22 @@ from typing import Any
 from hwkit._files import not_a_regular_file
 from hwkit.errors import ResultError
 
-BENCH_SCHEMA = "hwkit.bench/1"
+BENCH_SCHEMA = "hwkit.bench/2"
+BENCH_SCHEMA_V1 = "hwkit.bench/1"  # before the precision axis: read, upgraded, never written
 CHECK_SCHEMA = "hwkit.check/1"
 BISECT_SCHEMA = "hwkit.bisect/1"
-WRITERS = {BENCH_SCHEMA: "hwkit bench --json", CHECK_SCHEMA: "hwkit check --json",
+WRITERS = {BENCH_SCHEMA: "hwkit bench --json", BENCH_SCHEMA_V1: "hwkit bench --json", CHECK_SCHEMA: "hwkit check --json",
            BISECT_SCHEMA: "hwkit check --bisect --json"}
 # The JSON Schema of each result schema that has one, shipped beside this module.
-SCHEMA_FILES = {BENCH_SCHEMA: "hwkit.bench-1.schema.json"}
+SCHEMA_FILES = {BENCH_SCHEMA: "hwkit.bench-2.schema.json", BENCH_SCHEMA_V1: "hwkit.bench-1.schema.json"}
+# The older schemas each one still reads.
+READS = {BENCH_SCHEMA: (BENCH_SCHEMA, BENCH_SCHEMA_V1)}
 
 
 def load_result(path: str | os.PathLike[str], schema: str = BENCH_SCHEMA) -> dict[str, Any]:
-    """The result saved at ``path``, checked to be of ``schema`` (and, for ``hwkit.bench/1``,
-    valid under its JSON Schema: ``json_schema(schema)``).
+    """The result saved at ``path``, checked to be of ``schema`` or an older version it reads
+    (``READS``: a bench result may be v1 or v2) and valid under its JSON Schema; a v1 bench
+    result comes back upgraded (``upgrade``).
 
     Raises:
         ResultError: the file is missing, unreadable, not UTF-8, not JSON, not a result of that
@@ -52,19 +57,31 @@ def load_result(path: str | os.PathLike[str], schema: str = BENCH_SCHEMA) -> dic
     except OSError as e:
         raise ResultError(f"cannot read the result file {path}: {e.strerror or e}; {hint}") from e
     data = _parse(raw, path, hint)
-    if not isinstance(data, dict) or data.get("schema") != schema:
+    accepted = READS.get(schema, (schema,))
+    if not isinstance(data, dict) or data.get("schema") not in accepted:
         found = data.get("schema") if isinstance(data, dict) else None
         what = f"a {found} result" if isinstance(found, str) else (
             "not a hwkit result" if isinstance(data, dict) else f"not a hwkit result (a JSON {_json_kind(data)})")
-        raise ResultError(f"{path} is {what}, not {schema}; {hint}")
+        raise ResultError(f"{path} is {what}, not {' or '.join(sorted(accepted))}; {hint}")
+    schema = data["schema"]
     problems = validation_errors(data, schema)
-    if not problems and schema == BENCH_SCHEMA:
+    if not problems and schema in READS[BENCH_SCHEMA]:
         problems = _inconsistencies(data)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         raise ResultError(f"{path}: {problems[0]}{more}; it is not a complete {schema} result: "
                           f"{hint} again (fields: docs/results.md)")
-    return data
+    return upgrade(data)
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A ``hwkit.bench/1`` dict with the fields ``hwkit.bench/2`` added to every row, as they
+    were: fp32, run natively, no baseline, no accuracy figures. Any other dict is returned as is."""
+    if data.get("schema") != BENCH_SCHEMA_V1:
+        return data
+    defaults = {"precision": "fp32", "emulated": None, "baseline": False, "quantization": None,
+                "speedup_vs_fp32": None, "accuracy": None}
+    return {**data, "results": [{**defaults, **row} for row in data["results"]]}
 
 
 def _parse(raw: bytes, path: str | os.PathLike[str], hint: str) -> Any:
@@ -238,16 +255,27 @@ def number(value: Any) -> float | None:
 
 
 def bench_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat dict per backend and batch of a ``hwkit.bench/1`` result: what the table, CSV and
-    Markdown show (None where not measured)."""
+    """One flat dict per backend, precision and batch of a ``hwkit.bench/2`` (or ``/1``) result:
+    what the table, CSV and Markdown show (None where not measured; a v1 row is fp32)."""
     rows = []
     for result in data["results"]:
         latency = result.get("latency_s") or {}
         peak_rss = (result.get("memory") or {}).get("peak_rss")
+        accuracy = result.get("accuracy") or {}
+        vs_fp32, vs_reference = accuracy.get("vs_fp32") or {}, accuracy.get("vs_reference") or {}
         rows.append({
             "backend": result["backend"],
             "device": result["device"],
             "batch": result["batch"],
+            "precision": result.get("precision") or "fp32",
+            "emulated": result.get("emulated") or "",
+            "baseline": bool(result.get("baseline")),
+            "speedup_vs_fp32": result.get("speedup_vs_fp32"),
+            "cosine_vs_fp32": number(vs_fp32.get("cosine")),
+            "top1_vs_fp32": number(vs_fp32.get("top1")),
+            "max_abs_vs_fp32": number(vs_fp32.get("max_abs")),
+            "cosine_vs_reference": number(vs_reference.get("cosine")),
+            "top1_vs_reference": number(vs_reference.get("top1")),
             "status": result["status"],
             "error": result.get("error", ""),
             "median_s": latency.get("median"),
@@ -261,7 +289,8 @@ def bench_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             "items_per_s": result.get("items_per_s"),
             "vs_fastest": result.get("vs_fastest"),
             "within_noise": result.get("within_noise", False),
-            "is_reference": result.get("is_reference", result["backend"] == data.get("reference")),
+            "is_reference": result.get("is_reference", result["backend"] == data.get("reference")
+                                       and (result.get("precision") or "fp32") == "fp32"),
             "max_abs_diff": number(result.get("max_abs_diff")),
             "parity": result.get("parity"),
             "compile_s": result.get("compile_s"),

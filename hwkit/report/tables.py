@@ -26,17 +26,23 @@ def bench_table(data: dict[str, Any]) -> Table:
     )
     flops = bool(data["model"].get("flops"))
     sweep = len(data["model"]["shapes"]) > 1 or bool(settings.get("batches"))
-    columns = ["backend", "device"] + (["batch"] if sweep else []) + [
-        "median", "p90", "±CI", "runs", "items/s", "vs fastest", "max abs diff", "parity", "peak RSS"]
+    precise = has_precision_axis(data)
+    columns = ["backend", "device"] + (["precision"] if precise else []) + (["batch"] if sweep else []) + [
+        "median", "p90", "±CI", "runs", "items/s", "vs fastest"] + (["speed-up vs fp32", "Δ vs fp32"] if precise else []) + [
+        "max abs diff", "parity", "peak RSS"]
     if flops:
         columns += ["GFLOP/s", "% peak"]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("backend", "device") else "right",
+        table.add_column(column, justify="left" if column in ("backend", "device", "precision") else "right",
                          no_wrap=column in ("backend", "median", "p90"))
     for row in bench_rows(data):
-        head = [escape(row["backend"]), escape(row["device"] or "-")] + ([str(row["batch"])] if sweep else [])
+        head = ([escape(row["backend"]), escape(row["device"] or "-")] + ([precision_label(row)] if precise else [])
+                + ([str(row["batch"])] if sweep else []))
         if row["median_s"] is None:
             filler = [""] * (len(columns) - len(head) - 2)
+            if row["status"] == "unsupported":  # the reason in full is in the caption
+                table.add_row(*head, "[yellow]unsupported[/yellow]", *filler, "[yellow]see below[/yellow]")
+                continue
             table.add_row(*head, f"[red]{escape(row['status'])}[/red]", *filler,
                           f"[red]{escape(shorten(row['error']))}[/red]")
             continue
@@ -49,6 +55,7 @@ def bench_table(data: dict[str, Any]) -> Table:
             str(row["runs"]),
             f"{row['items_per_s']:,.1f}",
             vs,
+            *([speedup_text(row), delta_text(row)] if precise else []),
             "reference" if row["is_reference"] else format_error(row["max_abs_diff"]),
             "" if row["is_reference"] else {"pass": "[green]pass[/]", "FAIL": "[red]FAIL[/]"}.get(row["parity"] or "", "-"),
             f"{row['peak_rss_mib']:,.0f} MiB" if row["peak_rss_mib"] else "-",
@@ -58,6 +65,34 @@ def bench_table(data: dict[str, Any]) -> Table:
                       f"{row['percent_of_peak']:.0f}%" if row["percent_of_peak"] else "-"]
         table.add_row(*cells)
     return table
+
+
+def has_precision_axis(data: dict[str, Any]) -> bool:
+    """Whether a bench dict has a row in another precision than fp32 (then the views show the
+    precision columns)."""
+    return any((r.get("precision") or "fp32") != "fp32" for r in data["results"])
+
+
+def precision_label(row: dict[str, Any]) -> str:
+    """"int8 (emulated)", "fp32 (baseline)" or the precision alone."""
+    if row["emulated"]:
+        return f"{row['precision']} (emulated)"
+    return f"{row['precision']} (baseline)" if row["baseline"] else row["precision"]
+
+
+def speedup_text(row: dict[str, Any]) -> str:
+    value = row["speedup_vs_fp32"]
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def delta_text(row: dict[str, Any]) -> str:
+    """The compact "Δ vs fp32" figure: top-1 agreement with the same backend's fp32 row for
+    classifier-shaped outputs, with the cosine; the cosine alone otherwise; "-" without one."""
+    cosine, top1 = row["cosine_vs_fp32"], row["top1_vs_fp32"]
+    if cosine is None:
+        return "-"
+    text = f"cos {format_fraction(cosine, '.5f')}"
+    return text if top1 is None else f"top-1 {format_fraction(top1, '.1%')}, {text}"
 
 
 def _bench_caption(data: dict[str, Any]) -> str:
@@ -76,7 +111,7 @@ def _bench_caption(data: dict[str, Any]) -> str:
             f"{'each backend in its own process' if s['isolation'] else 'all backends in one process'}. "
             "±CI: 95% confidence interval of the median; vs fastest: median ratio at the same batch, ≈ when "
             f"the intervals overlap (within noise); max abs diff: against {against} on the same "
-            f"inputs; parity: every output within the {s['precision']} tolerance profile (hwkit check for details); "
+            "inputs; parity: every output within the row's precision's tolerance profile (hwkit check for details); "
             "peak RSS: the backend's process")
     if any(r.get("hit_max_time") for r in data["results"]):
         text += f"; *: stopped at --max-time ({s['max_time']:g} s) before the CI reached its target"
@@ -90,8 +125,18 @@ def _bench_caption(data: dict[str, Any]) -> str:
         text += (f"; !: THE MACHINE WAS BUSY: other processes kept up to {float(worst['others_busy_cores']):.1f} of "
                  f"{worst['usable_cores']} cores busy while these rows ran, so they are likely slower than on a free "
                  f"machine ({s['threads']} threads were used; --threads {worst['threads_that_fit']} fits what was free)")
+    if has_precision_axis(data):
+        text += ("; speed-up vs fp32: the same backend's fp32 median / this row's; Δ vs fp32: this row's outputs against "
+                 "the same backend's fp32 row's (top-1 agreement for class scores, worst cosine over outputs); "
+                 "baseline: fp32 run only for those columns; emulated: run without that precision's kernels "
+                 "(docs/precision.md)")
+    reasons = {f"{r['backend']} {r['precision']}": r["error"] for r in bench_rows(data) if r["status"] == "unsupported"}
+    if reasons:
+        text += "; UNSUPPORTED (the backend declares it cannot run that precision): " + "; ".join(
+            f"{escape(key)}: {escape(why)}" for key, why in reasons.items())
     if data["model"].get("flops"):
-        text += "; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak (hwkit peak)"
+        text += ("; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak in the row's "
+                 "precision (hwkit peak)")
     if data.get("interrupted"):
         text += ". INTERRUPTED: partial results"
     return text
@@ -114,6 +159,7 @@ def parity_table(data: dict[str, Any]) -> Table:
     reference = data["reference"]
     outputs = [a for r in data["results"] if r["status"] == "ok" for a in r["outputs"]]
     vacuous = any(a["passed"] and a.get("vacuous") for a in outputs)
+    precise = any((r.get("precision") or "fp32") != "fp32" for r in data["results"])
     table = Table(
         title=escape(f"hwkit check: {data['model']['name']} ({shapes_text(data['model']['shapes'])}), {data['inputs']}"),
         caption=(f"reference: {escape(reference['backend'])} ({escape(reference['why'])}); tolerance {tol['profile']}: "
@@ -121,28 +167,42 @@ def parity_table(data: dict[str, Any]) -> Table:
                  "max rel: |x - ref| / max(|ref|, rms(ref)); top-k: share of rows whose top-k classes match the "
                  "reference's"
                  + ("; [yellow]vacuous[/yellow]: every reference element is within the tolerance of 0, so an all-zero "
-                    "output would pass too: lower --atol to test it" if vacuous else "")),
+                    "output would pass too: lower --atol to test it" if vacuous else "")
+                 + ("; precision: the row's, judged by that precision's tolerance profile (atol, rtol) against the "
+                    "reference's fp32 outputs (docs/precision.md)" if precise else "")),
         box=box.SIMPLE_HEAD,
     )
-    for column in ("backend", "output", "max abs", "max rel", "mean abs", "cosine", "top-1", "top-5",
-                   "NaN/Inf", "result"):
-        text = column in ("backend", "output", "result")
+    for column in ("backend", *(["precision"] if precise else []), "output", "max abs", "max rel", "mean abs", "cosine",
+                   "top-1", "top-5", "NaN/Inf", "result"):
+        text = column in ("backend", "output", "result", "precision")
         table.add_column(column, justify="left" if text else "right", no_wrap=not text, overflow="fold")
     for name, counts in reference["nonfinite"].items():
-        table.add_row(escape(reference["backend"]), escape(name), "", "", "", "", "", "", f"{counts['nan']}/{counts['inf']}",
-                      "reference")
+        table.add_row(escape(reference["backend"]), *(["fp32"] if precise else []), escape(name), "", "", "", "", "", "",
+                      f"{counts['nan']}/{counts['inf']}", "reference")
     for result in data["results"]:
+        label = [escape(result["backend"])] + ([_check_precision(result)] if precise else [])
+        if result["status"] == "unsupported":
+            table.add_row(*label, "-", "", "", "", "", "", "", "",
+                          f"[yellow]unsupported[/yellow]: {escape(shorten(result['error']))}")
+            continue
         if result["status"] != "ok":
-            table.add_row(escape(result["backend"]), "-", "", "", "", "", "", "", "", f"[red]{escape(result['status'])}[/red]")
+            table.add_row(*label, "-", "", "", "", "", "", "", "", f"[red]{escape(result['status'])}[/red]")
             continue
         nonfinite = result.get("nonfinite", {})
         for a in result["outputs"]:
             counts = nonfinite.get(a["name"], {"nan": a["nan"], "inf": a["inf"]})
-            table.add_row(escape(result["backend"]), escape(a["name"]), format_error(a["max_abs"]), format_error(a["max_rel"]),
+            table.add_row(*label, escape(a["name"]), format_error(a["max_abs"]), format_error(a["max_rel"]),
                           format_error(a["mean_abs"]), format_fraction(a["cosine"], ".6f"),
                           format_fraction(a["top1"], ".0%"), format_fraction(a["top5"], ".0%"),
                           f"{counts['nan']}/{counts['inf']}", _verdict(a))
     return table
+
+
+def _check_precision(result: dict[str, Any]) -> str:
+    precision = result.get("precision") or "fp32"
+    tol = result.get("tolerance")
+    profile = f" (atol {tol['atol']:g}, rtol {tol['rtol']:g})" if tol else ""
+    return f"{precision}{' emulated' if result.get('emulated') else ''}{profile}"
 
 
 def _verdict(a: dict[str, Any]) -> str:
@@ -214,11 +274,12 @@ def _closest(trace: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def compare_table(changes: Sequence[Change], threshold: float) -> Table:
     """``hwkit compare``: per backend and batch, old and new median, the change and its verdict."""
     table = Table(title=f"hwkit compare (regression: > {threshold:.0%} slower and outside noise)")
-    for column in ("model", "backend", "device", "batch", "old median", "new median", "change", "verdict"):
+    for column in ("model", "backend", "device", "batch", "precision", "old median", "new median", "change", "verdict"):
         table.add_column(column, justify="right" if column in ("batch", "old median", "new median", "change") else "left")
     for c in changes:
         verdict = c.verdict(threshold)
         style = "red" if verdict == "REGRESSED" else "green" if verdict == "faster" else ""
-        table.add_row(escape(c.model), escape(c.backend), escape(c.device), str(c.batch), format_time(c.old_median), format_time(c.new_median),
+        table.add_row(escape(c.model), escape(c.backend), escape(c.device), str(c.batch), c.precision,
+                      format_time(c.old_median), format_time(c.new_median),
                       f"{(c.ratio - 1) * 100:+.1f}%", f"[{style}]{verdict}[/]" if style else verdict)
     return table

@@ -11,8 +11,10 @@ from hwkit.errors import HwkitError
 from hwkit.guard import describe
 
 # ok: done; failed: a hwkit error or a plugin's exception; crashed: its process died;
-# timeout: stopped at --timeout; interrupted: Ctrl-C; reference: the run others compare with.
-Status = Literal["ok", "failed", "crashed", "timeout", "interrupted", "reference"]
+# timeout: stopped at --timeout; interrupted: Ctrl-C; reference: the run others compare with;
+# unsupported: the backend declares it cannot run the row's precision (the error says why);
+# lost: its cluster node died mid-run (hwkit.fleet).
+Status = Literal["ok", "failed", "crashed", "timeout", "interrupted", "reference", "unsupported", "lost"]
 
 
 @dataclasses.dataclass

@@ -37,6 +37,7 @@ from hwkit.errors import (
 from hwkit.api import pick_device
 from hwkit.model import Model, zoo
 from hwkit.plugins import BackendInfo, registry
+from hwkit.testing.precision_kit import PrecisionConformance
 
 BUILTIN_MODELS = tuple(zoo.BUILTIN_MODELS)
 
@@ -136,14 +137,15 @@ def assert_outputs_match(model: Model, got: Mapping[str, np.ndarray], expected: 
 
 # -- the kit ----------------------------------------------------------------------------------
 
-class BackendConformance:
-    """Subclass with ``backend = "NAME"``; pytest then runs every check against that backend.
+class BackendConformance(PrecisionConformance):
+    """Subclass with ``backend = "NAME"``; pytest then runs every check against that backend
+    (and the precision checks of ``hwkit.testing.precision_kit``).
 
     Class attributes:
         backend: the backend's name (None: taken from ``pytest --hwkit-backend NAME``).
         device: the device to test (None: the backend's first device); the fallback check
             covers every device.
-        options: options passed to every compile (e.g. ``{"precision": "f32"}``).
+        options: options passed to every compile (e.g. ``{"hint": "throughput"}``).
         rtol / atol: tolerance against the reference runtime; widen them for reduced precision.
         models: which built-in models to compare (they need torch to export, once).
         repeat_exact: whether two runs on the same inputs must be bit-identical (else within

@@ -43,7 +43,7 @@ def test_bench_on_a_file_hwkit_did_not_produce(relu_file, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "onnxruntime" in result.stdout and "openvino" in result.stdout and "1 threads each" in result.stdout
     data = json.loads(report.read_text())
-    assert data["schema"] == "hwkit.bench/1"
+    assert data["schema"] == "hwkit.bench/2"
     assert [r["backend"] for r in data["results"]] == ["onnxruntime", "openvino"]
     assert all(r["status"] == "ok" and r["latency_s"]["count"] >= 3 for r in data["results"])
     assert all(r["options"]["threads"] == 1 for r in data["results"])

@@ -207,7 +207,7 @@ def test_row_54_a_symlinked_output_is_written_through(capsys, fake_registry, rel
     dangling.symlink_to(tmp_path / "results" / "new.csv")
     code, _, err = cli(capsys, "bench", str(relu), "-b", "fake", *FAST, "--json", str(link), "--csv", str(dangling))
     assert code == 0, err
-    assert link.is_symlink() and link.resolve() == real and json.loads(real.read_text())["schema"] == "hwkit.bench/1"
+    assert link.is_symlink() and link.resolve() == real and json.loads(real.read_text())["schema"] == "hwkit.bench/2"
     assert dangling.is_symlink() and (tmp_path / "results" / "new.csv").read_text().startswith("backend,")
     assert sorted(p.name for p in real.parent.iterdir()) == ["new.csv", "r.json"]  # no temporary left
 

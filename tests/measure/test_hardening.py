@@ -249,7 +249,7 @@ def test_row_24_every_view_of_a_result_without_a_ci(fake_registry, relu, tmp_pat
     result = hwkit.bench(relu, ["timed", "fake"], **{**FAST, "min_iters": 3, "min_time": 0.0},
                          options={"timed": {"delay": 0.002}})
     data = json.loads(result.to_json())
-    assert validation_errors(data) == []  # null bounds are part of hwkit.bench/1
+    assert validation_errors(data) == []  # null bounds are part of hwkit.bench/2
     for record in data["results"]:
         assert record["latency_s"]["count"] == 3
         assert record["latency_s"]["ci_low"] is None and record["latency_s"]["ci_high"] is None

@@ -13,7 +13,7 @@ from hwkit.testing.backends import fake_backends
 
 @pytest.fixture(scope="module")
 def real() -> dict[str, Any]:
-    """A real hwkit.bench/1 result of two backends (6 runs each, so with CIs), as ``to_json``
+    """A real hwkit.bench/2 result of two backends (6 runs each, so with CIs), as ``to_json``
     writes it."""
     with fake_backends():
         result = hwkit.bench("mlp", ["fake", "timed"], min_time=0.0, min_iters=6, warmup_iters=1, warmup_time=0.0,

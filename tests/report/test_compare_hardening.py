@@ -94,7 +94,7 @@ def _write(tmp_path: Path, data: Any) -> Path:
 
 def test_row_55_a_duplicate_row_is_one_line(capsys, tmp_path, real):
     twice = edited(real, "results", value=real["results"] + real["results"][:1])
-    assert "NEW measures fake on cpu at batch 1 twice (results[0] and results[2])" in refused(capsys, tmp_path, real, twice)
+    assert "NEW measures fake on cpu at batch 1 in fp32 twice (results[0] and results[2])" in refused(capsys, tmp_path, real, twice)
 
 
 # -- row 56: results that cannot be compared --------------------------------------------------

@@ -114,7 +114,7 @@ def test_row_35_every_key_the_views_need_missing_is_one_line(real, tmp_path, pat
     if path == ("schema",):
         assert "is not a hwkit result, not hwkit.bench/1" in message
     else:
-        assert f"r.json: {_place(path)} is missing; it is not a complete hwkit.bench/1 result" in message
+        assert f"r.json: {_place(path)} is missing; it is not a complete {BENCH_SCHEMA} result" in message
 
 
 def _optional_paths(data: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -212,7 +212,7 @@ def test_a_huge_number_literal_is_refused(real, tmp_path):
     (b"[1, 2]", "is not a hwkit result (a JSON list), not hwkit.bench/1"),
     (b'"hwkit.bench/1"', "is not a hwkit result (a JSON string), not hwkit.bench/1"),
     (b'{"schema": "hwkit.check/1"}', "is a hwkit.check/1 result, not hwkit.bench/1"),
-    (b'{"schema": "hwkit.bench/2"}', "is a hwkit.bench/2 result, not hwkit.bench/1"),
+    (b'{"schema": "hwkit.bench/3"}', "is a hwkit.bench/3 result, not hwkit.bench/1 or hwkit.bench/2"),
     (b'{"schema": "other-tool/3", "results": []}', "is a other-tool/3 result, not hwkit.bench/1"),
     (b'{"results": []}', "is not a hwkit result, not hwkit.bench/1"),
     (b'{"schema": "hwkit.bench/1"}', "r.json: model is missing (and 4 more problem(s))"),

@@ -51,7 +51,7 @@ def test_the_json_file_is_strict(result, tmp_path):
 def test_csv_and_markdown(result, tmp_path):
     csv_text = result.to_csv(str(tmp_path / "r.csv"))
     header, *rows = csv_text.strip().splitlines()
-    assert header.startswith("backend,device,batch,status,median_s") and len(rows) == 4
+    assert header.startswith("backend,device,batch,precision,emulated,baseline,status,median_s") and len(rows) == 4
     assert (tmp_path / "r.csv").read_text() == csv_text
     markdown = result.to_markdown()
     assert "| onnxruntime | cpu | 1 |" in markdown and "| fake | cpu | 2 |" in markdown and "reference" in markdown

@@ -13,9 +13,10 @@ from typing import Any, Literal
 import numpy as np
 
 from hwkit import Backend, BackendOptions, Device, Executable, Model
-from hwkit.backend import refuse_unknown_domains
+from hwkit.backend import NATIVE, Precision, PrecisionSupport, refuse_unknown_domains
 from hwkit.errors import BackendUnavailableError, CompileError, ExecutionError, ModelError, UnsupportedOpError
 from hwkit.system import cpu_name
+from hwkit_onnxruntime.generate import OrtStepSession
 
 # Execution provider -> the device prefix users type ("onnxruntime:cuda:0") and the device's kind.
 PROVIDERS: dict[str, tuple[str, Literal["cpu", "gpu", "npu", "other"]]] = {
@@ -77,6 +78,11 @@ class OnnxRuntimeBackend(Backend[OnnxRuntimeOptions]):
 
         return {"onnxruntime": ort.__version__}
 
+    def precisions(self, device: Device) -> dict[Precision, PrecisionSupport]:
+        from hwkit_onnxruntime.precision import declared
+
+        return declared(device)
+
     def compile(self, model: Model, device: Device, options: OnnxRuntimeOptions) -> Executable:
         return OnnxRuntimeExecutable(model, device, options)
 
@@ -102,6 +108,10 @@ class OnnxRuntimeExecutable(Executable):
             so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         refuse_unknown_domains(model, "onnxruntime", KNOWN_DOMAINS)
         source: Any = str(model.path) if model.path else model.serialized
+        if options.precision == "fp16":  # declared only for providers with fp16 kernels
+            from hwkit_onnxruntime.precision import to_fp16
+
+            source = to_fp16(model)
         with _sdk_errors(model, "compile"):
             self.session = ort.InferenceSession(source, sess_options=so, providers=providers)
         used = self.session.get_providers()
@@ -144,6 +154,10 @@ class OnnxRuntimeExecutable(Executable):
                 else:
                     outputs[spec.name] = value.numpy()
         return outputs
+
+    def step_session(self, state: Any, initial: Any, outputs: Any) -> Any:  # hwkit.backend.Stepper
+        return OrtStepSession(self.session, self.device.name, state, initial, outputs, _sdk_exceptions(),
+                              lambda e: _translate(e, self.model, "run"))
 
     def close(self) -> None:
         self.session = None

@@ -11,7 +11,9 @@ from typing import Any, Literal
 import numpy as np
 
 from hwkit import Backend, BackendOptions, Device, Executable, Model
+from hwkit.backend import Precision, PrecisionSupport
 from hwkit.errors import CompileError, ExecutionError, UnsupportedOpError
+from hwkit_openvino.generate import OvStepSession
 
 _KINDS = {"CPU": "cpu", "GPU": "gpu", "NPU": "npu"}
 _GATHERS = {"Gather", "GatherElements", "GatherND"}
@@ -29,8 +31,9 @@ class OpenVinoOptions(BackendOptions):
     """Options of the openvino backend.
 
     Attributes:
-        precision: the INFERENCE_PRECISION_HINT, in hwkit's vocabulary (mapped by ``_PRECISIONS``);
-            fp32 keeps results comparable with other backends.
+        precision: the INFERENCE_PRECISION_HINT, in hwkit's vocabulary (mapped by ``_PRECISIONS``),
+            always set: fp32 really is f32, also where OpenVINO would default to bf16 (CPUs with
+            AVX512-BF16 or AMX).
         hint: PERFORMANCE_HINT; latency serves one request at a time.
     """
 
@@ -72,6 +75,11 @@ class OpenVinoBackend(Backend[OpenVinoOptions]):
         import openvino as ov
 
         return {"openvino": ov.__version__}
+
+    def precisions(self, device: Device) -> dict[Precision, PrecisionSupport]:
+        from hwkit_openvino.precision import declared
+
+        return declared(self.core, device)
 
     def compile(self, model: Model, device: Device, options: OpenVinoOptions) -> Executable:
         return OpenVinoExecutable(model, device, options, self.core)
@@ -143,6 +151,10 @@ class OpenVinoExecutable(Executable):
         plain = f"uint{8 * array.itemsize}"  # same-size plain type: copy the bits, not the values
         tensor.data.view(plain)[...] = np.ascontiguousarray(array).view(plain)
         return tensor
+
+    def step_session(self, state: Any, initial: Any, outputs: Any) -> Any:  # hwkit.backend.Stepper
+        return OvStepSession(self.compiled, {name: port for name, _, port in self.ports}, self.fed, state, initial,
+                             outputs, lambda: _sdk_errors(self.model, "run"))
 
     def close(self) -> None:
         self.request = None
