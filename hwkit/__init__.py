@@ -8,10 +8,16 @@ The public API::
         outputs = exe.run(model.make_inputs())
     result = hwkit.bench(model, ["onnxruntime", "openvino"])
     report = hwkit.check(model)                   # do the backends agree?
+    hwkit.bench(model, precisions=["fp32", "bf16", "int8"])   # the precision axis
+    hwkit.bench_generate(hwkit.Model.builtin("decoder"))       # LLM prefill + decode, KV cache
+    hwkit.merge_results(["a.json", "b.json"])                  # several machines, one table
+    hwkit.save_result(result.to_dict())                        # the local results database
 
 This module only re-exports (``__all__``); the packages say what they own: ``hwkit.model`` (the
 graph and its inputs), ``hwkit.runner`` (plan and launchers), ``hwkit.measure`` (bench),
-``hwkit.parity`` (check, bisect), ``hwkit.report`` (schemas and views), ``hwkit.cli``. Plugin
+``hwkit.parity`` (check, bisect), ``hwkit.generate`` (LLM generation), ``hwkit.fleet`` (merge,
+Ray clusters), ``hwkit.store`` (results database), ``hwkit.report`` (schemas and views),
+``hwkit.cli``. Plugin
 authors use ``hwkit.backend``, ``hwkit.hookspecs``, ``hwkit.errors``, ``hwkit.system`` and
 ``hwkit.testing``.
 """
@@ -19,7 +25,18 @@ authors use ``hwkit.backend``, ``hwkit.hookspecs``, ``hwkit.errors``, ``hwkit.sy
 from typing import Any as _Any
 
 from hwkit.api import backends, compile, open_model
-from hwkit.backend import Backend, BackendOptions, Device, DeviceTimer, Executable, Precision
+from hwkit.backend import (
+    NATIVE,
+    Backend,
+    BackendOptions,
+    Device,
+    DeviceTimer,
+    Executable,
+    Precision,
+    PrecisionSupport,
+    StepSession,
+    Stepper,
+)
 from hwkit.errors import (
     BackendNotFoundError,
     BackendOutputError,
@@ -35,13 +52,21 @@ from hwkit.errors import (
     ResultError,
     UnsupportedOpError,
 )
+from hwkit.fleet.cluster import cluster_bench
+from hwkit.fleet.merge import merge_results
+from hwkit.generate.bench import bench_generate
+from hwkit.generate.compare import GenerateCheck, check_generate
+from hwkit.generate.records import GenerateResult
+from hwkit.generate.settings import GenerateSettings
 from hwkit.hookspecs import hookimpl
 from hwkit.measure.bench import bench
 from hwkit.measure.records import BenchResult
 from hwkit.measure.settings import BenchSettings
 from hwkit.model import Model, TensorSpec
+from hwkit.model.quantize import Quantized, quantize_int8
 from hwkit.parity.bisect import BisectReport, bisect
 from hwkit.parity.check import CheckSettings, ParityReport, check
+from hwkit.store.runs import SavedRun, list_runs, load_run, previous_run, save_result
 
 __all__ = [
     "Backend",
@@ -51,30 +76,48 @@ __all__ = [
     "backends",
     "BackendUnavailableError",
     "bench",
+    "bench_generate",
     "BenchResult",
     "BenchSettings",
     "bisect",
     "BisectReport",
     "check",
+    "check_generate",
     "CheckSettings",
+    "cluster_bench",
     "compile",
     "CompileError",
     "Device",
     "DeviceTimer",
     "Executable",
     "ExecutionError",
+    "GenerateCheck",
+    "GenerateResult",
+    "GenerateSettings",
     "hookimpl",
     "HwkitError",
     "InputMemoryError",
+    "list_runs",
+    "load_run",
+    "merge_results",
     "Model",
     "ModelError",
+    "NATIVE",
     "open_model",
     "OptionError",
     "OutputError",
     "ParityReport",
     "PluginError",
     "Precision",
+    "PrecisionSupport",
+    "previous_run",
+    "quantize_int8",
+    "Quantized",
     "ResultError",
+    "save_result",
+    "SavedRun",
+    "Stepper",
+    "StepSession",
     "TensorSpec",
     "UnsupportedOpError",
 ]
