@@ -21,16 +21,18 @@ from hwkit.cli.common import (
     parse_options,
     parse_shapes,
     seconds,
+    print_errors,
     print_whole,
     split_list,
     stderr,
     stdout,
     whole,
+    write_files,
 )
 from hwkit.cli.store_args import add_save_arguments, open_before_measuring, save_after_measuring
 from hwkit.cli import generate_cmd
 from hwkit.cli import cluster_args
-from hwkit.errors import HwkitError, OptionError
+from hwkit.errors import OptionError
 
 
 
@@ -93,28 +95,16 @@ def run(args: argparse.Namespace) -> int:
     with _progress() as (update):
         result = cluster_args.bench_function(args, bench)(model, split_list(args.backends), settings,
                                                           progress=update, reference=args.reference)
-    writers: dict[str, Callable[[str], object]] = {
-        "json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot,
-    }
-    unwritten: list[HwkitError] = []
-    for kind, path in outputs.items():  # files first: a reader that closes stdout early loses none
-        try:
-            writers[kind](path)
-        except HwkitError as e:  # one file that cannot be written costs neither the others nor the table
-            unwritten.append(e)
-            continue
-        stderr.print(f"wrote {path}", highlight=False, markup=False)
+    unwritten = write_files({"json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown,
+                             "plot": result.plot}, outputs)  # files first: a reader that closes stdout early loses none
     unwritten += save_after_measuring(args, result.to_dict())  # after the files: a failed save loses nothing
     print_whole(result.table())
     stdout.print(result.summary_line(), highlight=False)
-    for error in unwritten:
-        stderr.print(f"hwkit: error: {error}", highlight=False, markup=False, soft_wrap=True)
+    print_errors(unwritten)
     if result.interrupted:
         return exit_code_of_signal(result.interrupted_by or "SIGINT")
     failed = [r for r in result.results if not r.ok and r.status != "unsupported"]  # unsupported: a row, no error
-    for record in failed:
-        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
-                     soft_wrap=True)
+    print_errors(backend_error(record.backend, record.error) for record in failed)
     if failed or unwritten:
         return EXIT_BAD_INPUT  # after the table and every requested file: nothing measured is lost
     return 0

@@ -9,9 +9,9 @@ import dataclasses
 from hwkit._files import check_writable
 from hwkit.parity.check import CheckSettings, check
 from hwkit.cli.common import (
-    EXIT_BAD_INPUT,
+    EXIT_MISMATCH,
     add_run_arguments,
-    backend_error,
+    check_exit_code,
     parse_dims,
     parse_options,
     parse_shapes,
@@ -25,7 +25,6 @@ from hwkit.errors import OptionError
 from hwkit.parity.tolerance import TOLERANCES
 from hwkit.runner.plan import DEFAULT_REFERENCE
 
-EXIT_MISMATCH = 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -77,14 +76,7 @@ def run(args: argparse.Namespace) -> int:
     # A backend that did not run is an error (exit 2), not a mismatch: it has no outputs to disagree.
     failed = [r for r in report.results if r.status not in ("ok", "unsupported")]  # unsupported: a row, no error
     ran = dataclasses.replace(report, results=[r for r in report.results if r.status == "ok"])
-    for line in ran.failures():
-        stderr.print(f"hwkit: mismatch: {line}", highlight=False, markup=False, soft_wrap=True)
-    for record in failed:
-        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
-                     soft_wrap=True)
-    if failed:
-        return EXIT_BAD_INPUT
-    return 0 if report.passed else EXIT_MISMATCH
+    return check_exit_code(report.passed, ran.failures(), failed)
 
 
 def _bisect(args: argparse.Namespace, backends: list[str] | None, settings: CheckSettings) -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import errno
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from hwkit.errors import OptionError
+from hwkit.errors import HwkitError, OptionError
 from hwkit.model import Model
 from hwkit.runner.validate import check_number
 from hwkit.model.zoo import DEFAULT_MODEL
@@ -32,6 +32,7 @@ class _Console(Console):
 
 stdout = _Console()
 stderr = _Console(stderr=True)
+EXIT_MISMATCH = 1  # check: the backends disagree beyond the tolerance
 EXIT_BAD_INPUT = 2  # a hwkit error: bad input, or a backend that failed (after writing every result)
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: stdout's reader left (| head), as shells report it
 
@@ -180,3 +181,35 @@ def print_whole(table: Any) -> None:
         stdout.print(table)
     finally:
         stdout.width = terminal
+
+
+def write_files(writers: Mapping[str, Callable[[str], object]], outputs: Mapping[str, str]) -> list[HwkitError]:
+    """Write every requested file (``outputs``: kind → path) with its writer, before anything is
+    printed, so that a reader closing stdout early (| head) loses none. One file that cannot be
+    written costs neither the others nor the table: its error is returned, for the end."""
+    unwritten: list[HwkitError] = []
+    for kind, path in outputs.items():
+        try:
+            writers[kind](path)
+        except HwkitError as e:
+            unwritten.append(e)
+            continue
+        stderr.print(f"wrote {path}", highlight=False, markup=False)
+    return unwritten
+
+
+def print_errors(errors: Iterable[HwkitError | str]) -> None:
+    for error in errors:
+        stderr.print(f"hwkit: error: {error}", highlight=False, markup=False, soft_wrap=True)
+
+
+def check_exit_code(passed: bool, mismatches: Iterable[str], failed: Sequence[Any]) -> int:
+    """The end of a check: each mismatch and each backend that did not run, one line each; exit 2
+    when a backend did not run (it has no outputs to disagree), else 1 unless it passed."""
+    for line in mismatches:
+        stderr.print(f"hwkit: mismatch: {line}", highlight=False, markup=False, soft_wrap=True)
+    print_errors(backend_error(record.backend, record.error) for record in failed)
+    if failed:
+        return EXIT_BAD_INPUT
+    return 0 if passed else EXIT_MISMATCH
+

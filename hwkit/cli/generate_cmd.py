@@ -12,21 +12,23 @@ from hwkit.api import open_model
 from hwkit.cli.common import (
     EXIT_BAD_INPUT,
     backend_error,
+    check_exit_code,
     exit_code_of_signal,
     input_files,
     parse_options,
+    print_errors,
     print_whole,
     split_list,
     stderr,
     stdout,
     whole,
+    write_files,
 )
-from hwkit.errors import HwkitError, OptionError
+from hwkit.errors import OptionError
 from hwkit.generate.bench import bench_generate
 from hwkit.generate.compare import check_generate
 from hwkit.generate.settings import GenerateSettings
 
-EXIT_MISMATCH = 1
 DEFAULTS = GenerateSettings()
 # bench's single-pass flags that mean nothing for generation: refused rather than ignored.
 NOT_FOR_GENERATE = {"min_time": "--min-time", "min_iters": "--min-iters", "max_time": "--max-time",
@@ -114,28 +116,16 @@ def run_bench(args: argparse.Namespace) -> int:
         check_writable(path, input_files(model))
     with _status() as update:
         result = bench_generate(model, split_list(args.backends), settings, progress=update, reference=args.reference)
-    writers: dict[str, Callable[[str], object]] = {"json": result.to_json, "markdown": result.to_markdown,
-                                                   "plot": result.plot}
-    unwritten: list[HwkitError] = []
-    for kind, path in outputs.items():
-        try:
-            writers[kind](path)
-        except HwkitError as e:
-            unwritten.append(e)
-            continue
-        stderr.print(f"wrote {path}", highlight=False, markup=False)
+    unwritten = write_files({"json": result.to_json, "markdown": result.to_markdown, "plot": result.plot}, outputs)
     print_whole(result.table())
     rows = len(result.results)
     stdout.print(f"{rows} row{'s' if rows != 1 else ''} in {result.elapsed_s:.1f} s; tokens compared with "
                  f"{result.reference} ({result.reference_note})", highlight=False)
-    for error in unwritten:
-        stderr.print(f"hwkit: error: {error}", highlight=False, markup=False, soft_wrap=True)
+    print_errors(unwritten)
     if result.interrupted:
         return exit_code_of_signal(result.interrupted_by or "SIGINT")
     failed = [r for r in result.results if r.status != "ok"]
-    for record in failed:
-        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
-                     soft_wrap=True)
+    print_errors(backend_error(r.backend, r.error) for r in failed)
     return EXIT_BAD_INPUT if failed or unwritten else 0
 
 
@@ -150,11 +140,4 @@ def run_check(args: argparse.Namespace) -> int:
         stderr.print(f"wrote {args.json}", highlight=False, markup=False)
     print_whole(report.table())
     failed = [r for r in report.results if r.status != "ok"]
-    for line in report.failures():
-        stderr.print(f"hwkit: mismatch: {line}", highlight=False, markup=False, soft_wrap=True)
-    for record in failed:
-        stderr.print(f"hwkit: error: {backend_error(record.backend, record.error)}", highlight=False, markup=False,
-                     soft_wrap=True)
-    if failed:
-        return EXIT_BAD_INPUT
-    return 0 if report.passed else EXIT_MISMATCH
+    return check_exit_code(report.passed, report.failures(), failed)

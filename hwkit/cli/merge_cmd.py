@@ -5,12 +5,10 @@ the same model and inputs (one line says what differs), or a file cannot be read
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from hwkit._files import check_writable
 from hwkit.cli.bench_cmd import require_matplotlib
-from hwkit.cli.common import EXIT_BAD_INPUT, print_whole, stderr, stdout
-from hwkit.errors import HwkitError
+from hwkit.cli.common import EXIT_BAD_INPUT, print_errors, print_whole, stdout, write_files
 from hwkit.fleet.merge import machine_name, merge_results
 from hwkit.fleet.result import FleetResult
 from hwkit.report.schema import load_result
@@ -39,19 +37,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         require_matplotlib()
     result = FleetResult(merge_results([(machine_name(path), load_result(path)) for path in args.results]))
-    writers: dict[str, Callable[[str], object]] = {
-        "json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown, "plot": result.plot,
-    }
-    unwritten: list[HwkitError] = []
-    for kind, path in outputs.items():
-        try:
-            writers[kind](path)
-        except HwkitError as e:  # one file that cannot be written costs neither the others nor the table
-            unwritten.append(e)
-            continue
-        stderr.print(f"wrote {path}", highlight=False, markup=False)
+    unwritten = write_files({"json": result.to_json, "csv": result.to_csv, "markdown": result.to_markdown,
+                             "plot": result.plot}, outputs)
     print_whole(result.table())
     stdout.print(result.summary_line(), highlight=False, markup=False)
-    for error in unwritten:
-        stderr.print(f"hwkit: error: {error}", highlight=False, markup=False, soft_wrap=True)
+    print_errors(unwritten)
     return EXIT_BAD_INPUT if unwritten else 0
