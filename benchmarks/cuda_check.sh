@@ -16,3 +16,10 @@ done
 $PY -m hwkit.cli bench encoder -b cuda -o cuda.precision=fp16 -o cuda.cuda_graphs=true --min-time 2 \
   --json "$out/bench-encoder-fp16-graphs.json" 2>&1 | tee "$out/bench-encoder-fp16-graphs.txt"
 $PY -m hwkit.cli check cnn -b cuda,onnxruntime 2>&1 | tee "$out/check-cnn.txt"
+# The fast path (Inductor with freezing and CUDA graphs: docs/torch-backends.md): parity, then speed
+# next to eager cuda; compile_s in the JSON holds the compilation.
+for model in cnn encoder; do
+  $PY -m hwkit.cli check "$model" -b cuda,onnxruntime -o cuda.compile=fast 2>&1 | tee "$out/check-$model-fast.txt"
+  $PY -m hwkit.cli bench "$model" -b cuda,onnxruntime -o cuda.compile=fast --batch 1,32 --min-time 2 \
+    --json "$out/bench-$model-fast.json" 2>&1 | tee "$out/bench-$model-fast.txt"
+done

@@ -1,12 +1,20 @@
-"""hwkit's converted graph against the same model written natively in torch, side by side.
+"""The torch backends side by side: against native torch, and against the ONNX runtimes.
 
-For each built-in model: a torch module written by hand with the layers of hwkit's ONNX graph
-(hwkit/model/zoo/) and that graph's weights, and hwkit's ONNX→torch.fx conversion of the graph,
-both eager and torch.compile'd, on the same inputs and threads, in alternating rounds. The two
-are first checked to give the same outputs. Prints medians and ratios. Goals: converted eager
-<= 1.00x native eager; compiled faster than native eager.
+Part 1 (``--models``): for each built-in model, a torch module written by hand with the layers
+of hwkit's ONNX graph (hwkit/model/zoo/) and that graph's weights, and hwkit's ONNX→torch.fx
+conversion of the graph as the cpu backend runs it, eager and compile=fast, on the same inputs and threads, in
+alternating rounds. The two are first checked to give the same outputs. Goals: converted eager
+<= 1.00x native eager; the fast mode faster than native eager.
+
+Part 2 (``--runtimes``): the cpu backend, eager and ``compile=fast``, against onnxruntime and
+openvino through ``hwkit.bench`` (each backend in a process of its own, the same seeded inputs,
+parity judged with the fp32 profile), on the built-in cnn and encoder and on real architectures
+built from transformers configs with random weights (transformers: a development dependency).
+Rounds alternate; the table holds the medians over rounds, the ratio of the fast mode to the
+fastest runtime (goal <= 1.2x) and the fast mode's compile time (goal < 60 s for cnn).
 
     python benchmarks/torch_backend.py [--models cnn,encoder] [--rounds 3] [--seconds 1.5] [--threads 2]
+    python benchmarks/torch_backend.py --models '' --runtimes cnn,encoder,resnet50,mobilenetv2,vit,bert,gpt2
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from hwkit import Model
+from hwkit_torch.compiled import compile_graph
 from hwkit_torch.fx import convert
 
 
@@ -140,13 +149,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runtimes", default="", help="part 2: models to bench against the runtimes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    for name in args.models.split(","):
+    if args.runtimes:
+        compare_with_runtimes(args.runtimes.split(","), args.rounds, args.seconds, args.threads)
+    for name in filter(None, args.models.split(",")):
         model = Model.builtin(name)
         inputs = [torch.from_numpy(a) for a in model.make_inputs(seed=0).values()]
         native = native_module(name, model.proto)
-        converted = convert(model.proto, backend="cpu").eval()
+        # What the cpu backend runs: the conversion plus its CPU rewrites (hwkit_torch.compiled).
+        converted = compile_graph(convert(model.proto, backend="cpu").eval(), "off", "cpu")
         with torch.inference_mode():  # the same model, or the comparison means nothing
             (expected,) = converted(*inputs)
             np.testing.assert_allclose(native(*inputs).numpy(), expected.numpy(), rtol=1e-3, atol=1e-4)
@@ -154,7 +167,7 @@ def main() -> None:
             "native eager": native,
             "converted eager": converted,
             "native compiled": torch.compile(native, fullgraph=True),
-            "converted compiled": torch.compile(converted, fullgraph=True),
+            "converted fast": compile_graph(convert(model.proto, backend="cpu").eval(), "fast", "cpu"),
         }
         results: dict[str, list[float]] = {k: [] for k in variants}
         with torch.inference_mode():
@@ -165,7 +178,84 @@ def main() -> None:
         base = medians["native eager"]
         print(f"{name}: " + "   ".join(f"{k} {v * 1e3:.3f} ms ({v / base:.2f}x)" for k, v in medians.items()))
         print(f"{name}: converted eager / native eager = {medians['converted eager'] / base:.3f}; "
-              f"converted compiled / native eager = {medians['converted compiled'] / base:.3f}")
+              f"converted fast / native eager = {medians['converted fast'] / base:.3f}")
+
+
+# ------------------------------------------------------------------ part 2: against the runtimes
+RUNTIMES = ("onnxruntime", "openvino")
+CPU_MODES = {"cpu eager": {"compile": "off"}, "cpu fast": {"compile": "fast"}}
+
+
+class _FirstOutput(nn.Module):
+    """A transformers model returning its first output as one tensor (logits or hidden states)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x, return_dict=False)[0]
+
+
+def real_architecture(name: str) -> Model:
+    """A real architecture from its transformers config, random weights, exported at batch 1."""
+    import transformers as tf
+
+    torch.manual_seed(0)
+    image = torch.randn(1, 3, 224, 224)
+    tokens = torch.randint(0, 1000, (1, 128))
+    builders: dict[str, Callable[[], tuple[nn.Module, torch.Tensor]]] = {
+        "resnet50": lambda: (tf.ResNetForImageClassification(tf.ResNetConfig()), image),  # the ResNet-50 layout
+        "mobilenetv2": lambda: (tf.MobileNetV2ForImageClassification(tf.MobileNetV2Config()), image),
+        # ViT-Base/16 and BERT-base widths with 6 / 4 layers: the per-layer work is the real one.
+        "vit": lambda: (tf.ViTModel(tf.ViTConfig(num_hidden_layers=6), add_pooling_layer=False), image),
+        "bert": lambda: (tf.BertModel(tf.BertConfig(num_hidden_layers=4), add_pooling_layer=False), tokens),
+        "gpt2": lambda: (tf.GPT2Model(tf.GPT2Config(n_layer=4)), tokens),
+    }
+    module, example = builders[name]()
+    return Model.from_torch(_FirstOutput(module), (example,), name=name)
+
+
+def compare_with_runtimes(names: list[str], rounds: int, seconds: float, threads: int) -> None:
+    """Part 2: medians over alternating rounds, each backend measured in a process of its own."""
+    import hwkit
+
+    rows = []
+    for name in names:
+        model = Model.builtin(name) if name in NATIVE else real_architecture(name)
+        times: dict[str, list[float]] = {k: [] for k in (*RUNTIMES, *CPU_MODES)}
+        compile_s: dict[str, list[float]] = {k: [] for k in CPU_MODES}
+        parity: dict[str, bool] = {}
+        for _ in range(rounds):
+            for label, options in CPU_MODES.items():  # cpu modes first, then the runtimes, by turns
+                backends = ["cpu", *RUNTIMES] if label == "cpu fast" else ["cpu"]
+                result = hwkit.bench(model, backends, threads=threads, min_time=seconds, max_time=4 * seconds,
+                                     options={"cpu": options}, reference="onnxruntime", efficiency=False)
+                for record in result.results:
+                    key = label if record.backend == "cpu" else record.backend
+                    if not record.ok or record.summary is None:
+                        raise SystemExit(f"{name}: {key} failed: {record.error}")
+                    times[key].append(record.summary.median)
+                    if record.backend == "cpu":
+                        compile_s[label].append(record.compile_s or 0.0)
+                        parity[label] = parity.get(label, True) and record.parity_passed is not False
+        medians = {k: statistics.median(v) for k, v in times.items()}
+        fastest = min(medians[r] for r in RUNTIMES)
+        rows.append((name, medians, fastest, {k: statistics.median(v) for k, v in compile_s.items()}, parity))
+        _print_row(*rows[-1])
+    print("\n| model | onnxruntime | openvino | cpu eager | cpu fast | eager ÷ fastest | fast ÷ fastest "
+          "| fast compile s | parity (fp32) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        _print_row(*row)
+
+
+def _print_row(name: str, medians: dict[str, float], fastest: float, compile_s: dict[str, float],
+               parity: dict[str, bool]) -> None:
+    ms = " | ".join(f"{medians[k] * 1e3:.2f} ms" for k in (*RUNTIMES, *CPU_MODES))
+    agree = "yes" if all(parity.values()) else "NO"
+    print(f"| {name} | {ms} | {medians['cpu eager'] / fastest:.2f}x | {medians['cpu fast'] / fastest:.2f}x "
+          f"| {compile_s['cpu fast']:.1f} | {agree} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from hwkit import Backend, BackendOptions, Device, Executable, hookimpl
+from hwkit.backend import Precision, PrecisionSupport
 from hwkit.system import cpu_name, package_version
 
 from hwkit_torch.options import CompileMode
+from hwkit_torch.precision import declared
 
 if TYPE_CHECKING:
     from hwkit import Model
@@ -25,7 +27,8 @@ class CpuOptions(BackendOptions):
     """Options of the cpu backend.
 
     Attributes:
-        compile: torch.compile mode, or "off" for eager execution of the converted graph.
+        compile: "off" (eager), "fast" (Inductor with freezing: docs/torch-backends.md) or a
+            torch.compile mode; compiled graphs are compiled within compile().
     """
 
     compile: CompileMode = "off"
@@ -45,14 +48,24 @@ class CpuBackend(Backend[CpuOptions]):
     def versions(self) -> dict[str, str]:
         return {"torch": package_version("torch") or "?"}
 
+    def precisions(self, device: Device) -> dict[Precision, PrecisionSupport]:
+        return declared(device.kind)
+
     def compile(self, model: Model, device: Device, options: CpuOptions) -> Executable:
         import torch
 
         from hwkit_torch.executable import TorchGraphExecutable
+        from hwkit_torch.precision import with_precision
 
         if options.threads:
             torch.set_num_threads(options.threads)  # per process: bench isolates each backend
-        return TorchGraphExecutable(model, device, options, backend=self.name)
+        executable = TorchGraphExecutable(model, device, options, backend=self.name)
+        executable.module = with_precision(executable.module, "cpu", options.precision)
+        if options.compile != "off":
+            from hwkit_torch.compiled import warm_up
+
+            warm_up(executable, model)  # torch.compile compiles on a first call: now, in compile_s
+        return executable
 
 
 @hookimpl

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from hwkit import Backend, BackendOptions, Device, Executable, hookimpl
+from hwkit.backend import Precision, PrecisionSupport
 from hwkit.errors import ExecutionError
 from hwkit.system import package_version
 
 from hwkit_torch.options import CompileMode
+from hwkit_torch.precision import declared
 
 if TYPE_CHECKING:
     from hwkit import Model
@@ -33,8 +35,10 @@ class CudaOptions(BackendOptions):
     Attributes:
         precision: autocast dtype; the part of hwkit's ``Precision`` vocabulary torch autocasts to.
         tf32: allow TF32 tensor cores for fp32 matmuls and convolutions.
-        compile: torch.compile mode, or "off" for eager execution of the converted graph.
-        cuda_graphs: capture the graph once per input signature and replay it.
+        compile: "off" (eager), "fast" (Inductor with freezing and CUDA graphs:
+            docs/torch-backends.md) or a torch.compile mode; compiled within compile().
+        cuda_graphs: capture the graph once per input signature and replay it (for eager runs;
+            "fast" and "reduce-overhead" already replay CUDA graphs).
     """
 
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
@@ -76,8 +80,18 @@ class CudaBackend(Backend[CudaOptions]):
         return {"torch": package_version("torch") or "?", "cuda": str(torch.version.cuda),
                 "cudnn": str(torch.backends.cudnn.version())}
 
+    def precisions(self, device: Device) -> dict[Precision, PrecisionSupport]:
+        import torch
+
+        return declared("gpu", bf16=torch.cuda.is_bf16_supported())  # fp16 / bf16: its autocast below
+
     def compile(self, model: Model, device: Device, options: CudaOptions) -> Executable:
-        return _make_executable(model, device, options)
+        executable = _make_executable(model, device, options)
+        if options.compile != "off":
+            from hwkit_torch.compiled import warm_up
+
+            warm_up(executable, model)  # torch.compile compiles on a first call: now, in compile_s
+        return executable
 
 
 @hookimpl

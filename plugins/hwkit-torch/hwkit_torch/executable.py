@@ -15,10 +15,13 @@ import numpy as np
 import torch
 
 from hwkit.backend import BackendOptions, Device, Executable
-from hwkit.errors import CompileError, ExecutionError, HwkitError
+from hwkit.errors import CompileError, ExecutionError, HwkitError, ModelError
+from hwkit_torch.compiled import compile_graph
 from hwkit_torch.fx.converter import convert
+from hwkit_torch.generate import TorchStepSession
 from hwkit_torch.fx.dtypes import numpy_to_torch, torch_to_numpy
 from hwkit_torch.options import CompileMode
+from hwkit_torch.specialise import PerShapeModule, needs_shapes
 
 if TYPE_CHECKING:
     from hwkit import Model
@@ -39,16 +42,35 @@ class TorchGraphExecutable(Executable):
         self.input_names = [s.name for s in model.inputs]
         declared = {v.name: v.type.tensor_type.elem_type for v in model.proto.graph.output}
         self.output_specs = [(s.name, s.dtype, declared.get(s.name)) for s in model.outputs]
-        graph = convert(_with_weights(model), backend=backend)  # raises UnsupportedOpError listing every op
+        proto = _with_weights(model)
+        mode: CompileMode = getattr(options, "compile", "off")  # cpu and cuda options have it
+        # The GraphModule, torch.compile's wrapper of it, or a PerShapeModule; None once closed.
+        self.module: Any
+        try:
+            self.module = self._build(proto, mode)  # raises UnsupportedOpError listing every op
+        except HwkitError as e:
+            if not needs_shapes(e, proto):
+                raise
+            # An op needs a dynamic dim's value: convert per input shape, if that works at all.
+            per_shape = PerShapeModule(proto, self.input_names, lambda p: self._build(p, mode))
+            try:
+                defaults = model.resolve_shapes()
+            except ModelError:  # dims without default sizes: the first run of a shape converts it
+                defaults = None
+            if defaults is not None:
+                try:
+                    per_shape.prepare(defaults)
+                except HwkitError:
+                    raise e from None  # static shapes do not help either: the symbolic conversion's error
+            self.module = per_shape
+
+    def _build(self, proto: Any, mode: CompileMode) -> Any:
+        graph = convert(proto, backend=self.backend)
         try:
             graph = graph.to(self.torch_device).eval()
         except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
-            raise CompileError(f"{backend}: cannot place the graph on {device.name}: {e}") from e
-        mode: CompileMode = getattr(options, "compile", "off")  # cpu and cuda options have it
-        # The GraphModule, or torch.compile's wrapper of it (fullgraph: a graph break would
-        # silently fall back to eager for part of the model); None once closed.
-        self.module: Any = graph if mode == "off" else torch.compile(
-            graph, mode=None if mode == "default" else mode, fullgraph=True)
+            raise CompileError(f"{self.backend}: cannot place the graph on {self.device.name}: {e}") from e
+        return compile_graph(graph, mode, self.torch_device.type, getattr(self.options, "precision", "fp32"))
 
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         tensors = [self._value_to_device(inputs[name]) for name in self.input_names]
@@ -92,6 +114,9 @@ class TorchGraphExecutable(Executable):
         # elem_type lets sub-byte carriers (int4 in int8, float4 in float32) come back as declared.
         array = torch_to_numpy(tensor, elem_type)
         return array if array.dtype.name == dtype else array.astype(dtype)
+
+    def step_session(self, state: Any, initial: Any, outputs: Any) -> Any:  # hwkit.backend.Stepper
+        return TorchStepSession(self, state, initial, outputs)
 
     def close(self) -> None:
         self.module = None

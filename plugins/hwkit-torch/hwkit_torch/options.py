@@ -5,6 +5,8 @@ from __future__ import annotations
 import typing
 from typing import Literal
 
-CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune"]
-"""``torch.compile`` mode of the converted graph; "off" runs it eagerly."""
+CompileMode = Literal["off", "fast", "default", "reduce-overhead", "max-autotune"]
+"""How the converted graph runs: "off" eagerly; "fast" with hwkit's tuned Inductor settings
+(freezing, and CUDA graphs on the GPU: docs/torch-backends.md); the others are ``torch.compile``
+modes as they are."""
 COMPILE_MODES: tuple[CompileMode, ...] = typing.get_args(CompileMode)

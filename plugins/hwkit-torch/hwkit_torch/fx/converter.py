@@ -19,6 +19,7 @@ import hwkit_torch.fx.ops  # noqa: F401  (importing the op modules registers the
 from hwkit_torch.fx import dtypes
 from hwkit_torch.fx.context import Ctx, NodeInfo, Seq, Value
 from hwkit_torch.fx.fuse import fuse_linear
+from hwkit_torch.fx.patterns import fuse_patterns
 from hwkit_torch.fx.ops._common import SEQ
 from hwkit_torch.fx.proto import attr_value, collect_types, tensor_from_proto
 from hwkit_torch.fx.registry import NotSupported, lookup
@@ -303,6 +304,7 @@ class _GraphConverter:
         gm = fx.GraphModule(ctx.root, ctx.graph)
         if ctx.parent is None:  # the main graph; subgraphs are small and called from it
             fuse_linear(gm)
+            fuse_patterns(gm)
         return gm
 
     def _as_output(self, ctx: Ctx, v: Value) -> Any:

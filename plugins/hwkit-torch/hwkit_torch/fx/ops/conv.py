@@ -85,6 +85,16 @@ def conv(ctx: Ctx, node: NodeInfo, x: Value, w: Value, b: Value = None) -> Value
         raise NotSupported(f"{r - 2}-D convolution")
     kshape = node.a("kernel_shape") or ctx.static_shape(w)[2:]
     strides, dil, pads = conv_geometry(ctx, node, x, kshape)
+    if isinstance(w, torch.Tensor) and w.dim() == 4 and w.dtype.is_floating_point:
+        # oneDNN runs 2-D convolutions, depthwise ones above all, fastest in channels_last; a
+        # weight in that layout makes the output channels_last too, so activations stay in it
+        # from the first convolution on (other ops follow the layout of their input).
+        name = ctx.tensor_names.get(id(w))
+        w = w.contiguous(memory_format=torch.channels_last)
+        if name is not None:
+            ctx.tensor_names[id(w)] = name
+        if node.a("group", 1) > 1:  # a [C, 1, k, k] weight carries no layout: the input must
+            x = ctx.method("contiguous", x, memory_format=torch.channels_last)  # (free if already)
     return ctx.call(conv_padded, x, w, b, strides, pads, dil, node.a("group", 1))
 
 

@@ -10,6 +10,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from hwkit_torch.fx.context import Ctx, NodeInfo, Value
+from hwkit_torch.fx import symshape
 from hwkit_torch.fx.dtypes import WIDE_UNSIGNED
 from hwkit_torch.fx.registry import op
 
@@ -258,7 +259,8 @@ _BINARY = {
 
 def _binary(fn: Any) -> Any:
     def handler(ctx: Ctx, node: NodeInfo, a: Value, b: Value) -> Value:
-        return widened(ctx, fn, a, b)
+        known = symshape.compare(ctx, node.op_type, a, b)
+        return known if known is not None else widened(ctx, fn, a, b)
 
     return handler
 
@@ -316,7 +318,8 @@ op("Mean")(_variadic(torch.add, mean=True))
 
 @op("Where")
 def where(ctx: Ctx, node: NodeInfo, c: Value, a: Value, b: Value) -> Value:
-    return widened(ctx, _where, a, b, c)
+    known = symshape.where(ctx, c, a, b)
+    return known if known is not None else widened(ctx, _where, a, b, c)
 
 
 def _where(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -59,6 +59,13 @@ def _range(start: Any, limit: Any, delta: Any) -> torch.Tensor:
 
 @op("Range")
 def range_(ctx: Ctx, node: NodeInfo, start: Value, limit: Value, delta: Value) -> Value:
+    bounds = [ctx.elems(v) for v in (start, limit, delta)]
+    if ctx.dtype(start) == torch.int64 and all(b is not None and len(b) == 1 for b in bounds):
+        # Integer bounds known as ints or sizes (e.g. Range(0, Shape(x)[1])): arange over the
+        # sizes keeps the length symbolic, so the graph also compiles with dynamic shapes.
+        first, last, step = (b[0] for b in bounds)  # type: ignore[index]
+        if not all(isinstance(b, int) for b in (first, last, step)):  # all ints: folded below
+            return ctx.call(torch.arange, first, last, step, dtype=torch.int64, device=ctx.device())
     return ctx.call(_range, start, limit, delta)
 
 

@@ -62,10 +62,11 @@ def _gather_nd(x: torch.Tensor, idx: torch.Tensor, b: int) -> torch.Tensor:
     nb = math.prod(bshape)
     xb = x.reshape([nb] + list(x.shape[b:]))
     ib = idx.reshape(nb, -1, k).to(torch.int64)
-    dims = torch.tensor(x.shape[b:b + k], dtype=torch.int64, device=x.device)
-    ib = torch.where(ib < 0, ib + dims, ib)
+    # Each index column is wrapped by its own dim size (a SymInt when dynamic): a tensor built
+    # from the sizes would fix symbolic dims to the example size during conversion.
+    cols = [torch.where(c < 0, c + x.shape[b + j], c) for j, c in enumerate(ib.unbind(-1))]
     bi = torch.arange(nb, device=x.device).reshape(nb, 1).expand(nb, ib.shape[1])
-    out = xb[(bi, *ib.unbind(-1))]
+    out = xb[(bi, *cols)]
     return out.reshape(list(idx.shape[:-1]) + list(x.shape[b + k:]))
 
 

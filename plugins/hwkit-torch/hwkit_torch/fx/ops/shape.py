@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from hwkit_torch.fx import symshape
 from hwkit_torch.fx.context import Ctx, NodeInfo, Value
 from hwkit_torch.fx.registry import NotSupported, op
 
@@ -50,7 +51,8 @@ def reshape(ctx: Ctx, node: NodeInfo, x: Value, shape_: Value) -> Value:
                         _meta=unknown_dims_meta(ctx, shape_, ctx.dtype(x)))
     if not node.a("allowzero", 0):
         dims = [ctx.size(x, i) if (isinstance(d, int) and d == 0) else d for i, d in enumerate(dims)]
-    return ctx.method("reshape", x, list(dims))
+    kept = symshape.flat(ctx, x, list(dims))  # a shape value flattened: still known
+    return kept if kept is not None else ctx.method("reshape", x, list(dims))
 
 
 def unknown_dims_meta(ctx: Ctx, shape_: Value, dtype: torch.dtype, min_rank: int = 0) -> Any:
