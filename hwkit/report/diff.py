@@ -50,7 +50,8 @@ def compare_results(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[Chan
     """Changes for rows in both; and the keys only in the old and only in the new result.
 
     Rows match by backend, device, batch and precision (a ``hwkit.bench/1`` row is fp32; the
-    model is the same: ``refusal`` says when not).
+    model is the same: ``refusal`` says when not), and in merged results by machine too (the
+    backend is then named ``backend@machine``).
 
     Raises:
         ResultError: one of them measures the same backend, device and batch twice.
@@ -114,7 +115,9 @@ def _rows(data: dict[str, Any], label: str) -> dict[tuple[str, str, int, str], d
     for i, record in enumerate(data["results"]):
         latency = record.get("latency_s")
         if record.get("status") == "ok" and latency:
-            key = (record["backend"], record["device"], int(record["batch"]), str(record.get("precision") or "fp32"))
+            # A merged result (hwkit merge) has a backend on several machines: its rows also match by host.
+            backend = f"{record['backend']}@{record['host']}" if record.get("host") else record["backend"]
+            key = (backend, record["device"], int(record["batch"]), str(record.get("precision") or "fp32"))
             if key in seen:
                 raise ResultError(f"{label} measures {key[0]} on {key[1]} at batch {key[2]} in {key[3]} twice "
                                   f"(results[{seen[key]}] and results[{i}]); keep one of the two rows")

@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 
 from hwkit.cli import main
 from hwkit.fleet.merge import merge_results
+from hwkit.report.diff import compare_results
 from hwkit.report.schema import load_result, validation_errors
 from tests.helpers import FAST_BENCH
 from tests.perturb_backend import chain_model
@@ -147,3 +148,16 @@ def test_a_result_with_lost_rows_is_a_valid_result(two_runs) -> None:
     merged["results"].append({"backend": "fake", "device": "cpu", "batch": 1, "status": "lost", "precision": "fp32",
                               "error": "the machine left the cluster", "host": "gone"})
     assert validation_errors(merged, merged["schema"]) == []
+
+
+def test_compare_matches_the_rows_of_two_merged_results_machine_by_machine(two_runs, tmp_path, capsys) -> None:
+    """The same backend on two machines is two rows, not a duplicate: compare keys them by machine."""
+    laptop, server = two_runs
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    assert main(["merge", str(laptop), str(server), "--json", str(before)]) == 0
+    assert main(["merge", str(laptop), str(server), "--json", str(after)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(before), str(after)]) == 0  # no "measures fake on cpu twice" refusal
+    changes, gone, added = compare_results(load_result(before), load_result(after))
+    assert sorted(c.backend for c in changes) == ["fake@laptop", "fake@server", "timed@server"]
+    assert gone == added == []
