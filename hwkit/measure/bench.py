@@ -132,30 +132,38 @@ def _reference_outputs(result: BenchResult, target: str, keys: list[int], inputs
     name = split_target(target)[0]
     for key, sets in zip(keys, inputs):
         record = BackendParity(target)
-        where.launch(_job(OUTPUTS_ONLY, result.model, target, record, settings, input_sets=sets.sets[:1],
+        where.launch(_job(OUTPUTS_ONLY, result.model, target, record, settings, input_sets=sets.sets,
                           threads=settings.resolved_threads(), options=row_options(name, settings.options, "fp32")))
         if record.outputs:
             result.reference_outputs[key] = record.outputs[0]
+            result.reference_set_outputs[key] = record.outputs
         else:
             result.reference_error = f"{target}: {record.error}"
 
 
 def attach_agreement(result: BenchResult) -> None:
     """Compare every row's outputs on the first input set with the reference's fp32 outputs,
-    batch by batch, under the row's precision's tolerance profile, and each reduced-precision
-    row's with its own backend's fp32 row (``parity.accuracy``). Without the reference's
-    outputs there is nothing to compare with."""
+    batch by batch, under the row's precision's tolerance profile; and its accuracy over every
+    input set with the reference's and with its own backend's fp32 row's (``parity.accuracy``).
+    Without the reference's outputs there is nothing to compare with."""
     for batch in result.batches:
-        reference = result.reference_outputs.get(batch)
+        reference = result.reference_set_outputs.get(batch)
         if reference is None:
             chosen = next((r for r in result.results if r.backend == result.reference and r.batch == batch
                            and r.precision == "fp32"), None)
-            reference = chosen.outputs if chosen else None
+            reference = _sets(chosen) if chosen else None
         for record in result.results:
             if record.batch == batch and record.outputs is not None:
                 base = result.baseline_of(record)
                 record.agreement, record.accuracy = row_accuracy(
-                    record.precision, record.outputs, reference, base.outputs if base is not None else None)
+                    record.precision, _sets(record) or [], reference, _sets(base) if base is not None else None)
+
+
+def _sets(record: BackendResult) -> list[dict[str, Any]] | None:
+    """A row's outputs per input set (older records, and rows from elsewhere, hold the first only)."""
+    if record.set_outputs:
+        return record.set_outputs
+    return [record.outputs] if record.outputs is not None else None
 
 
 def _after_measuring(what: str, step: Callable[[BenchResult], None], result: BenchResult) -> None:

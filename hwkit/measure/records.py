@@ -37,6 +37,9 @@ class BackendResult(RunRecord):
     device_samples: list[float] = dataclasses.field(default_factory=list)  # device-timer seconds
     others_busy_cores: float | None = None  # other processes' average busy cores during this run
     outputs: dict[str, np.ndarray] | None = dataclasses.field(default=None, repr=False)
+    # Every input set's outputs (the first is ``outputs``), run once outside the clock: the
+    # accuracy columns (top-1 agreement above all) need more than one set's items to mean much.
+    set_outputs: list[dict[str, np.ndarray]] = dataclasses.field(default_factory=list, repr=False)
     agreement: list[OutputAgreement] | None = None
     # The precision axis (docs/precision.md): the row's precision, how its backend runs it
     # without that precision's kernels ("" when natively), whether it is the fp32 run added only
@@ -88,6 +91,7 @@ class BenchResult:
     reference_error: str = ""  # why an untimed reference gave no outputs
     # batch -> outputs of a reference that was not measured (run once, untimed, for comparison)
     reference_outputs: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict, repr=False)
+    reference_set_outputs: dict[int, list[dict[str, np.ndarray]]] = dataclasses.field(default_factory=dict, repr=False)
     interrupted: bool = False
     interrupted_by: str = ""  # the signal that stopped the run: "SIGINT" (Ctrl-C), "SIGTERM", "SIGHUP"
     elapsed_s: float = 0.0

@@ -49,13 +49,42 @@ def summarize(agreement: Sequence[OutputAgreement]) -> dict[str, Any]:
     }
 
 
-def row_accuracy(precision: str, outputs: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray] | None,
-                 fp32: Mapping[str, np.ndarray] | None) -> tuple[list[OutputAgreement] | None, dict[str, Any]]:
+OutputSets = Sequence[Mapping[str, Any]]
+
+
+def row_accuracy(precision: str, outputs: OutputSets, reference: OutputSets | None,
+                 fp32: OutputSets | None) -> tuple[list[OutputAgreement] | None, dict[str, Any]]:
     """One row's parity with the reference's fp32 outputs under ``precision``'s tolerance
-    profile, and its accuracy cost: ``{"vs_fp32": ..., "vs_reference": ...}`` (None where that
-    baseline gave no outputs; no ``vs_fp32`` for an fp32 row, which is its own baseline)."""
-    agreement = compare_outputs(reference, outputs, tolerance(precision)) if reference is not None else None
-    cost: dict[str, Any] = {"vs_reference": summarize(agreement) if agreement is not None else None}
+    profile (on the first input set: the table's parity column), and its accuracy cost over
+    every input set the two have in common: ``{"vs_fp32": ..., "vs_reference": ...}`` (None
+    where that baseline gave no outputs; no ``vs_fp32`` for an fp32 row, its own baseline).
+
+    Each argument is a list of outputs, one per input set, in the same order."""
+    agreement = compare_outputs(reference[0], outputs[0], tolerance(precision)) if reference else None
+    cost: dict[str, Any] = {"vs_reference": _over_sets(reference, outputs) if reference else None}
     if precision != "fp32":
-        cost["vs_fp32"] = accuracy_cost(fp32, outputs) if fp32 is not None else None
+        cost["vs_fp32"] = _over_sets(fp32, outputs) if fp32 else None
     return agreement, cost
+
+
+def _over_sets(baseline: OutputSets, actual: OutputSets) -> dict[str, Any]:
+    """``accuracy_cost`` over the sets both have, each output stacked along a new leading axis,
+    so that top-1 counts every item of every set; ``sets`` says how many were compared."""
+    count = min(len(baseline), len(actual))
+    base, got = _stacked(baseline[:count]), _stacked(actual[:count])
+    if base is None or got is None:  # sequences, optionals, or shapes that differ: the first set only
+        return {**accuracy_cost(baseline[0], actual[0]), "sets": 1}
+    return {**accuracy_cost(base, got), "sets": count}
+
+
+def _stacked(sets: OutputSets) -> dict[str, np.ndarray] | None:
+    names = list(sets[0])
+    if any(list(s) != names for s in sets):
+        return None
+    stacked = {}
+    for name in names:
+        values = [s[name] for s in sets]
+        if not all(isinstance(v, np.ndarray) and v.shape == values[0].shape for v in values):
+            return None
+        stacked[name] = np.stack(values)
+    return stacked
