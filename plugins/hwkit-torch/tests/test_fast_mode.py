@@ -73,6 +73,24 @@ def test_fp32_linear_layers_run_on_onednn_and_agree():
     with hwkit.compile(model, "onnxruntime") as ref, hwkit.compile(model, "cpu", threads=1) as exe:
         targets = [n.target for n in exe.module.graph.nodes if n.op == "call_function"]
         assert torch.ops.mkldnn._linear_pointwise.default in targets
+        assert any(b.is_mkldnn for b in exe.module.buffers()), "the weights were not prepacked"
         got, expected = exe.run(inputs), ref.run(inputs)
     for name in expected:
         assert compare_output(name, expected[name], got[name], tolerance("fp32")).passed
+
+
+def test_compiled_onednn_linear_packs_its_weight_once_and_agrees():
+    require_backend("cpu")
+    from hwkit_torch import onednn
+
+    if not onednn.available():
+        pytest.skip("torch was built without oneDNN (mkldnn)")
+    x, weight, bias = torch.randn(2, 5, 16), torch.randn(8, 16), torch.randn(8)
+    with torch.inference_mode():
+        first = onednn.onednn_linear(x, weight, bias)
+        packed = getattr(weight, onednn._PACKED)
+        second = onednn.onednn_linear(x, weight, bias)
+    assert packed.is_mkldnn and getattr(weight, onednn._PACKED) is packed, "packed again on the second call"
+    expected = torch.nn.functional.linear(x, weight, bias).numpy()
+    for got in (first, second):
+        assert compare_output("y", expected, got.numpy(), tolerance("fp32")).passed

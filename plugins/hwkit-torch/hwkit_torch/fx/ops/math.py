@@ -42,6 +42,13 @@ def gemm(ctx: Ctx, node: NodeInfo, a: Value, b: Value, c: Value = None) -> Value
     if (tb and not ta and alpha == 1.0 and beta == 1.0 and ctx.dtype(a).is_floating_point
             and (c is None or ctx.rank(c) <= 1)):
         return ctx.call(F.linear, a, b, c)
+    # The same layer with the weight stored (in, out), as transformers' Conv1D (GPT-2) exports:
+    # MatMul + Add in the graph, which fuse_linear turns into F.linear with Wᵀ, and from there
+    # the CPU runs it on oneDNN (hwkit_torch/onednn.py) instead of through _gemm on MKL.
+    if (not tb and not ta and alpha == 1.0 and beta == 1.0 and ctx.dtype(a).is_floating_point
+            and (c is None or ctx.rank(c) <= 1)):
+        product = ctx.call(torch.matmul, a, b)
+        return product if c is None else ctx.call(torch.add, product, c)
     return ctx.call(_gemm, a, b, c, alpha, beta, ta, tb)
 
 
