@@ -74,15 +74,20 @@ class TorchGraphExecutable(Executable):
 
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         tensors = [self._value_to_device(inputs[name]) for name in self.input_names]
+        results = self._guarded_forward(tensors, f"running '{self.model.name}'")
+        return {name: self._value_to_numpy(t, dtype, elem) for (name, dtype, elem), t in zip(self.output_specs, results)}
+
+    def _guarded_forward(self, tensors: list[Any], what: str) -> tuple[torch.Tensor, ...]:
+        """The module on ``tensors``; whatever torch raises at run time (many kinds, all meaning
+        that ``what`` failed) becomes one ExecutionError naming the backend."""
         try:
             with torch.inference_mode():
-                results = self._forward(tensors)
+                return self._forward(tensors)
         except HwkitError:
             raise
-        except Exception as e:  # torch raises many kinds at run time; all mean "this run failed"
-            raise ExecutionError(f"{self.backend}: running '{self.model.name}' failed: "
-                                 f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
-        return {name: self._value_to_numpy(t, dtype, elem) for (name, dtype, elem), t in zip(self.output_specs, results)}
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ExecutionError(f"{self.backend}: {what} failed: {type(e).__name__}: {first}") from e
 
     def _forward(self, tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         return self.module(*tensors)

@@ -8,9 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
-
-from hwkit.errors import ExecutionError, HwkitError
 
 
 class TorchStepSession:
@@ -28,14 +25,7 @@ class TorchStepSession:
         exe = self.exe
         tensors = [self.values[name] if name in self.values else exe._value_to_device(feeds[name])
                    for name in exe.input_names]
-        try:
-            with torch.inference_mode():
-                results = exe._forward(tensors)
-        except HwkitError:
-            raise
-        except Exception as e:  # torch raises many kinds at run time; all mean "this step failed"
-            raise ExecutionError(f"{exe.backend}: a generation step of '{exe.model.name}' failed: "
-                                 f"{type(e).__name__}: {str(e).strip()[:300]}") from e
+        results = exe._guarded_forward(tensors, f"a generation step of '{exe.model.name}'")
         self.values = {past: results[self.position[present]] for present, past in self.state.items()}
         specs = exe.output_specs
         return {name: exe._to_numpy(results[i], specs[i][1], specs[i][2]) for name, i in self.outputs}
