@@ -7,9 +7,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx
 from onnx import TensorProto, helper
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def add_relu_model(dynamic: bool = False, opset: int = 17) -> onnx.ModelProto:
@@ -51,6 +55,18 @@ def make_plugin_dist(site: Path, dist: str, entry: str, module: str, source: str
     info.mkdir(exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n")
     (info / "entry_points.txt").write_text(f"[hwkit]\n{entry} = {module}\n")
+
+
+def cli(capsys: "pytest.CaptureFixture[str]", *args: str) -> tuple[int, str, list[str]]:
+    """The CLI in-process: (exit code, stdout, non-empty stderr lines); a usage error's exit is its code."""
+    from hwkit.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, [line for line in err.splitlines() if line.strip()]
 
 
 def run_cli(*args: str, site: Path | None = None, env: dict[str, str] | None = None,

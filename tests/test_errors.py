@@ -26,6 +26,7 @@ from hwkit.cli import main
 from hwkit.errors import ModelError, OutputError
 from hwkit.model.npz import load_inputs
 from tests.helpers import (
+    cli,
     FAST_BENCH,
     add_relu_model,
     make_plugin_dist,
@@ -43,11 +44,6 @@ def relu(tmp_path: Path) -> Path:
     return path
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
-    """Run the CLI in-process: (exit code, stdout, non-empty stderr lines)."""
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
 
 
 def one_error_line(lines: list[str], *needles: str) -> str:

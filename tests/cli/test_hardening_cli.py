@@ -25,7 +25,7 @@ import pytest
 from hwkit.cli import main
 from hwkit.cli.common import backend_error
 from hwkit.runner.launch import stop_on_signals
-from tests.helpers import FAST_BENCH, add_relu_model, make_plugin_dist, signal_when_marked
+from tests.helpers import FAST_BENCH, add_relu_model, cli, make_plugin_dist, signal_when_marked
 from tests.measure.test_hardening import HardeningPlugin
 
 FAST = ["--min-time", "0.01", "--min-iters", "3", "--warmup", "0", "--warmup-time", "0", "--target-ci", "0"]
@@ -44,11 +44,6 @@ def wrong_registry(fake_registry):
     return fake_registry
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
-    """Run the CLI in-process: (exit code, stdout, non-empty stderr lines)."""
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
 
 
 def bench_records(path: Path) -> dict[str, dict]:

@@ -23,20 +23,12 @@ from hwkit.cli import main
 from hwkit.errors import InputMemoryError, ModelError, OptionError, OutputError
 from hwkit.model.npz import load_inputs
 from hwkit.runner.validate import check_number
-from tests.helpers import add_relu_model
+from tests.helpers import add_relu_model, cli
 
 FAST = ["--min-time", "0.01", "--min-iters", "3", "--warmup", "0", "--warmup-time", "0", "--target-ci", "0",
         "--no-isolation", "--dim", "batch=2"]
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
-    """The CLI in-process: (exit code, stdout, non-empty stderr lines); a usage error exits."""
-    try:
-        code = main(list(args))
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
 
 
 @pytest.fixture

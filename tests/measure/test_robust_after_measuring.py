@@ -24,7 +24,7 @@ from hwkit.measure import peak
 from hwkit.report import tables
 from hwkit.report.diff import compare_results
 from hwkit.report.schema import load_result
-from tests.helpers import add_relu_model
+from tests.helpers import add_relu_model, cli
 from tests.measure.test_hardening import HardeningPlugin
 
 FAST = ["--min-time", "0.01", "--min-iters", "3", "--warmup", "0", "--warmup-time", "0", "--target-ci", "0",
@@ -45,10 +45,6 @@ def matmul_model(x: str = "x", y: str = "y") -> onnx.ModelProto:
     return model
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
 
 
 @pytest.fixture

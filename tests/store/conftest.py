@@ -14,6 +14,7 @@ import hwkit
 from hwkit.cli import main
 from hwkit.store.database import DB_ENV
 from hwkit.testing.backends import fake_backends
+from tests.helpers import cli
 
 
 @pytest.fixture(autouse=True)
@@ -66,14 +67,6 @@ def slowed(data: dict[str, Any], backend: str, factor: float) -> dict[str, Any]:
     return data
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:
-    """The CLI in-process: (exit code, stdout, non-empty stderr lines); a usage error exits."""
-    try:
-        code = main(list(args))
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
 
 
 BENCH_FAST = ("--no-isolation", "--min-iters", "6", "--min-time", "0", "--warmup", "1", "--warmup-time", "0",
