@@ -226,13 +226,15 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, through_lin
     return target
 
 
-def write_json(data: Any, path: str | os.PathLike[str] | None = None) -> str:
-    """``data`` as indented, strict JSON text, also written atomically to ``path`` when given.
+def write_json(data: Any, path: str | os.PathLike[str] | None = None, compact: bool = False) -> str:
+    """``data`` as strict JSON text (indented, or ``compact``), also written atomically to ``path``
+    when given.
 
     Strict JSON has no NaN or Infinity, which strict parsers reject: every writer of hwkit goes
     through here, so they all write them as the strings "nan", "inf" and "-inf" (``finite``).
     """
-    text = json.dumps(finite(data), indent=2, allow_nan=False, default=_json_default)
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
+    text = json.dumps(finite(data), allow_nan=False, default=_json_default, **layout)
     if path:
         atomic_write(path, text + "\n")
     return text

@@ -23,6 +23,7 @@ from hwkit.cli.common import (
     seconds,
     print_errors,
     print_whole,
+    require_matplotlib,
     split_list,
     stderr,
     stdout,
@@ -120,13 +121,6 @@ def parse_batches(value: str | None) -> list[int] | None:
     if not sizes or any(size < 1 for size in sizes):
         raise OptionError(f"--batch takes whole sizes >= 1 separated by commas, e.g. 1,8,32; got '{value}'")
     return sizes
-
-
-def require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise OptionError("--plot needs matplotlib: pip install 'hwkit[plot]'") from e
 
 
 class _progress:

@@ -213,3 +213,11 @@ def check_exit_code(passed: bool, mismatches: Iterable[str], failed: Sequence[An
         return EXIT_BAD_INPUT
     return 0 if passed else EXIT_MISMATCH
 
+
+def require_matplotlib(what: str = "--plot") -> None:
+    """Fail before measuring, not after, when ``what`` will need matplotlib (an optional extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise OptionError(f"{what} needs matplotlib: pip install 'hwkit[plot]'") from e
+

@@ -18,6 +18,7 @@ from hwkit.cli.common import (
     parse_options,
     print_errors,
     print_whole,
+    require_matplotlib,
     split_list,
     stderr,
     stdout,
@@ -106,10 +107,7 @@ def run_bench(args: argparse.Namespace) -> int:
     for path in outputs.values():
         check_writable(path)
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError as e:
-            raise OptionError("--plot needs matplotlib: pip install 'hwkit[plot]'") from e
+        require_matplotlib()
     settings = _settings(args, check=False)
     model = open_model(args.model)
     for path in outputs.values():
@@ -130,14 +128,18 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    if args.json:
-        check_writable(args.json)
+    outputs = {"json": args.json} if args.json else {}
+    for path in outputs.values():
+        check_writable(path)
     settings = _settings(args, check=True)
+    model = open_model(args.model)
+    for path in outputs.values():
+        check_writable(path, input_files(model))  # never write over the model or its data
     with _status():
-        report = check_generate(args.model, split_list(args.backends), args.reference, settings, args.atol, args.rtol)
-    if args.json:
-        report.to_json(args.json)
-        stderr.print(f"wrote {args.json}", highlight=False, markup=False)
+        report = check_generate(model, split_list(args.backends), args.reference, settings, args.atol, args.rtol)
+    unwritten = write_files({"json": report.to_json}, outputs)  # a file that cannot be written costs no table
     print_whole(report.table())
+    print_errors(unwritten)
     failed = [r for r in report.results if r.status != "ok"]
-    return check_exit_code(report.passed, report.failures(), failed)
+    code = check_exit_code(report.passed, report.failures(), failed)
+    return EXIT_BAD_INPUT if unwritten and code == 0 else code

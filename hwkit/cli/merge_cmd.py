@@ -7,8 +7,7 @@ from __future__ import annotations
 import argparse
 
 from hwkit._files import check_writable
-from hwkit.cli.bench_cmd import require_matplotlib
-from hwkit.cli.common import EXIT_BAD_INPUT, print_errors, print_whole, stdout, write_files
+from hwkit.cli.common import EXIT_BAD_INPUT, print_errors, print_whole, require_matplotlib, stdout, write_files
 from hwkit.fleet.merge import machine_name, merge_results
 from hwkit.fleet.result import FleetResult
 from hwkit.report.schema import load_result

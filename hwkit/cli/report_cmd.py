@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 
 from hwkit._files import atomic_write, check_writable
-from hwkit.cli.common import stderr, whole
+from hwkit.cli.common import require_matplotlib, stderr, whole
 from hwkit.cli.store_args import add_db_argument
-from hwkit.errors import OptionError
 from hwkit.report.html import bench_html
 from hwkit.report.schema import load_result
 from hwkit.store.database import database_path
@@ -30,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_writable(args.html, [args.result])  # before reading anything, and never over the result itself
-    require_matplotlib()
+    require_matplotlib("report --html (its plots)")
     if args.run is not None:
         data, source = load_run(args.run, args.db), f"saved run {args.run} in {database_path(args.db)}"
     else:
@@ -40,8 +39,3 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def require_matplotlib() -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as e:
-        raise OptionError("report --html needs matplotlib for its plots: pip install 'hwkit[plot]'") from e

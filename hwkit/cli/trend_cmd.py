@@ -9,8 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hwkit._files import atomic_write, check_writable
-from hwkit.cli.bench_cmd import require_matplotlib
-from hwkit.cli.common import print_whole, stderr
+from hwkit.cli.common import print_whole, require_matplotlib, stderr
 from hwkit.cli.store_args import add_db_argument
 from hwkit.errors import ResultError
 from hwkit.report.format import format_time

@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import datetime
 import hashlib
-import json
 import os
 import re
 import sqlite3
@@ -19,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hwkit._files import finite
+from hwkit._files import write_json
 from hwkit.errors import ResultError
 from hwkit.report.diff import compare_results, refusal
 from hwkit.report.schema import load_result
@@ -178,7 +177,7 @@ def _document_text(data: dict[str, Any]) -> str:
     """The stored form: compact strict JSON (non-finite numbers as "nan"/"inf" strings), so that
     the same result always gives the same text and hash."""
     try:
-        return json.dumps(finite(data), separators=(",", ":"), allow_nan=False)
+        return write_json(data, compact=True)
     except (TypeError, ValueError) as e:
         raise ResultError(f"the result cannot be saved: it is not a JSON document ({e}); save a bench result "
                           "(BenchResult.to_dict() or a hwkit bench --json file)") from e
