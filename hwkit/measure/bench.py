@@ -71,7 +71,8 @@ def bench(
     for row in sweep:
         if row.support.supported:
             row_options(row.target, settings.options, row.precision)  # -o X.precision is refused now
-    int8 = quantized_graph(run.model, [r.precision for r in sweep if r.support.supported], seed=settings.seed,
+    int8 = quantized_graph(run.model, [r.precision for r in sweep], seed=settings.seed, needed=any(
+        r.precision == "int8" and r.support.supported for r in sweep),
                            shapes=settings.shapes, dims=settings.dims, calibration=settings.calibration)
     result = BenchResult(run.model, settings, {k: s.shapes for k, s in zip(keys, inputs)}, [],
                          reference=split_target(run.reference)[0], reference_note=run.reference_note,
@@ -135,7 +136,6 @@ def _reference_outputs(result: BenchResult, target: str, keys: list[int], inputs
         where.launch(_job(OUTPUTS_ONLY, result.model, target, record, settings, input_sets=sets.sets,
                           threads=settings.resolved_threads(), options=row_options(name, settings.options, "fp32")))
         if record.outputs:
-            result.reference_outputs[key] = record.outputs[0]
             result.reference_set_outputs[key] = record.outputs
         else:
             result.reference_error = f"{target}: {record.error}"

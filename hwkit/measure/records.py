@@ -89,8 +89,7 @@ class BenchResult:
     reference: str | None = None
     reference_note: str = ""
     reference_error: str = ""  # why an untimed reference gave no outputs
-    # batch -> outputs of a reference that was not measured (run once, untimed, for comparison)
-    reference_outputs: dict[int, dict[str, np.ndarray]] = dataclasses.field(default_factory=dict, repr=False)
+    # batch -> outputs, per input set, of a reference that was not measured (untimed, for comparison)
     reference_set_outputs: dict[int, list[dict[str, np.ndarray]]] = dataclasses.field(default_factory=dict, repr=False)
     interrupted: bool = False
     interrupted_by: str = ""  # the signal that stopped the run: "SIGINT" (Ctrl-C), "SIGTERM", "SIGHUP"

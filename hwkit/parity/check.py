@@ -131,7 +131,7 @@ class ParityReport:
         """One line per failing backend and output, for messages."""
         lines = []
         for r in self.results:
-            if r.status not in ("ok", "reference"):  # failed, crashed, timeout: the error names it
+            if r.status not in ("ok", "reference", "unsupported"):  # failed, crashed, timeout: the error names it
                 named = r.error.startswith(f"{split_target(r.backend)[0]}:")
                 lines.append(r.error if named else f"{r.backend}: {r.error}")
             label = r.backend if r.precision == "fp32" else f"{r.backend} {r.precision}"
@@ -213,7 +213,8 @@ def check(
                           "name at least two backends, e.g. -b onnxruntime,openvino, or another precision")
     for row in [r for r in others if r.support.supported]:
         row_options(row.target, settings.options, row.precision)  # -o X.precision is refused before running
-    int8 = quantized_graph(run.model, [r.precision for r in others if r.support.supported], seed=settings.seed,
+    int8 = quantized_graph(run.model, [r.precision for r in others], seed=settings.seed, needed=any(
+        r.precision == "int8" and r.support.supported for r in others),
                            shapes=settings.shapes, dims=settings.dims, calibration=settings.calibration)
     where = launcher or make_launcher(settings.isolation)
     ref = run_job(where, run.model, run.reference, inputs.sets, settings)

@@ -94,10 +94,11 @@ def row_options(target: str, options: Mapping[str, Mapping[str, Any]], precision
     return {**own, "precision": "fp32" if precision == "int8" else precision}
 
 
-def quantized_graph(model: Model, precisions: Sequence[Precision], *, seed: int = 0,
+def quantized_graph(model: Model, precisions: Sequence[Precision], *, needed: bool = True, seed: int = 0,
                     shapes: Mapping[str, Sequence[int]] | None = None, dims: Mapping[str, int] | None = None,
                     calibration: str | os.PathLike[str] | None = None) -> Quantized | None:
-    """The int8 graph every int8 row compiles (made once, here), or None without int8.
+    """The int8 graph every int8 row compiles (made once, here), or None without int8 among the
+    requested ``precisions`` or when no backend runs it (``needed`` False: its rows are unsupported).
 
     Raises:
         ModelError: a bad calibration file, or a graph with nothing to quantise.
@@ -106,6 +107,8 @@ def quantized_graph(model: Model, precisions: Sequence[Precision], *, seed: int 
     if "int8" not in precisions:
         if calibration is not None:
             raise OptionError("--calibration is for int8 only: add int8 to --precision, e.g. --precision fp32,int8")
+        return None
+    if not needed:
         return None
     from hwkit.model.quantize import quantize_int8  # the quantiser's libraries load only for int8
 

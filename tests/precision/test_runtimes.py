@@ -125,5 +125,5 @@ def test_check_int8_on_a_foreign_onnx_file_with_onnxruntime_and_openvino(tmp_pat
         assert row.status == "ok" and not row.emulated and row.tolerance.profile == "int8"
         assert row.agreement[0].top1 is not None and row.agreement[0].cosine > 0.99
     assert main(["check", str(path), "--precision", "int8", "-b", "onnxruntime,openvino", "--no-isolation",
-                 "--seeds", "1"]) in (0, 1)
+                 "--seeds", "1"]) == 0
     assert "int8 (atol" in " ".join(capsys.readouterr().out.split())

@@ -170,3 +170,11 @@ def test_row_64_a_precision_the_backend_does_not_declare_is_a_row_not_an_error(s
     text = " ".join(captured.out.split())
     assert "unsupported" in text and ("plain bf16: backend 'plain' declares fp32 only (its plugin does not override "
                                       "Backend.precisions; see docs/writing-plugins.md)") in text
+
+
+def test_calibration_with_int8_that_no_backend_runs_gives_unsupported_rows(sweep, fake_quantizer, tmp_path):
+    """int8 was asked for, so --calibration is not refused; no backend runs it, so nothing is quantised."""
+    data = bench("mlp", ["plain"], reference="plain", precisions="fp32,int8", calibration=str(tmp_path / "c.npz"),
+                 **FAST).to_dict()
+    assert {r["precision"]: r["status"] for r in data["results"]} == {"fp32": "ok", "int8": "unsupported"}
+    assert fake_quantizer == []  # the quantiser never ran

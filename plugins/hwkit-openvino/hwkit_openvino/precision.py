@@ -9,6 +9,7 @@ from typing import Any
 
 from hwkit import Device
 from hwkit.backend import NATIVE, Precision, PrecisionSupport
+from hwkit.errors import first_line
 
 # hwkit's precision -> the OPTIMIZATION_CAPABILITIES entry that says the device computes in it.
 CAPABILITIES: dict[Precision, str] = {"fp32": "FP32", "fp16": "FP16", "bf16": "BF16", "int8": "INT8"}
@@ -19,7 +20,7 @@ def declared(core: Any, device: Device) -> dict[Precision, PrecisionSupport]:
     try:
         capabilities = {str(c).upper() for c in core.get_property(device.name, "OPTIMIZATION_CAPABILITIES")}
     except (RuntimeError, TypeError) as e:  # a plugin without the property: nothing but fp32 is known
-        why = f"OpenVINO's {device.name} plugin reports no OPTIMIZATION_CAPABILITIES ({str(e).splitlines()[0][:120]})"
+        why = f"OpenVINO's {device.name} plugin reports no OPTIMIZATION_CAPABILITIES ({first_line(e, 120)})"
         return {p: NATIVE if p == "fp32" else PrecisionSupport(unsupported=why) for p in CAPABILITIES}
     found: dict[Precision, PrecisionSupport] = {}
     for precision, capability in CAPABILITIES.items():
