@@ -56,7 +56,7 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     if path in _usable:
         return path
-    problem = _unusable(path)
+    problem = unwritable(path, create=True)
     if problem is None:
         _usable.add(path)
         return path
@@ -72,16 +72,17 @@ def cache_dir(*parts: str) -> Path:
     return fallback
 
 
-def _unusable(folder: Path) -> str | None:
-    """Why ``folder`` cannot hold cache files (after creating it if needed), or None."""
+def unwritable(folder: Path, create: bool = False) -> str | None:
+    """Why no file can be created in ``folder`` (first made, with ``create``), or None."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
         # Writing is the only honest test: permission bits, ACLs, read-only mounts and root differ.
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".hwkit-probe-")
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        return f"{type(e).__name__}: {e.strerror or e}"
+        return e.strerror or str(e)
     return None
 
 

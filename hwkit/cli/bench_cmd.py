@@ -20,6 +20,7 @@ from hwkit.cli.common import (
     parse_dims,
     parse_options,
     parse_shapes,
+    parse_sizes,
     seconds,
     print_errors,
     print_whole,
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_iters=args.warmup, warmup_time=args.warmup_time, min_iters=args.min_iters,
         min_time=args.min_time, max_time=args.max_time, threads=args.threads, seed=args.seed,
         input_sets=args.input_sets, shapes=parse_shapes(args.shape), dims=parse_dims(args.dim),
-        options=parse_options(args.option, per_backend=True), batches=parse_batches(args.batch),
+        options=parse_options(args.option, per_backend=True), batches=parse_sizes(args.batch, "--batch", "1,8,32"),
         isolation=not args.no_isolation, timeout=args.timeout, precisions=args.precision, calibration=args.calibration,
         target_ci=args.target_ci or None,
     )
@@ -109,18 +110,6 @@ def run(args: argparse.Namespace) -> int:
     if failed or unwritten:
         return EXIT_BAD_INPUT  # after the table and every requested file: nothing measured is lost
     return 0
-
-
-def parse_batches(value: str | None) -> list[int] | None:
-    if not value:
-        return None
-    try:
-        sizes = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        sizes = []
-    if not sizes or any(size < 1 for size in sizes):
-        raise OptionError(f"--batch takes whole sizes >= 1 separated by commas, e.g. 1,8,32; got '{value}'")
-    return sizes
 
 
 class _progress:

@@ -133,6 +133,19 @@ def parse_shapes(values: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def parse_sizes(value: str | None, flag: str, example: str) -> tuple[int, ...] | None:
+    """A comma list of whole sizes >= 1 (``--batch 1,8,32``), or None when not given."""
+    if not value:
+        return None
+    try:
+        sizes = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(size < 1 for size in sizes):
+        raise OptionError(f"{flag} takes whole sizes >= 1 separated by commas, e.g. {flag} {example}; got '{value}'")
+    return sizes
+
+
 def parse_dims(values: Sequence[str]) -> dict[str, int]:
     dims: dict[str, int] = {}
     for value in values:

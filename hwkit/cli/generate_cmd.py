@@ -16,6 +16,7 @@ from hwkit.cli.common import (
     exit_code_of_signal,
     input_files,
     parse_options,
+    parse_sizes,
     print_errors,
     print_whole,
     require_matplotlib,
@@ -47,7 +48,8 @@ def add_generate_arguments(parser: argparse.ArgumentParser, check: bool = False)
                             + (" (check: the same tokens?)" if check else ""))
     group.add_argument("--prompt", metavar="N[,N…]", help=f"prompt lengths in tokens (default {DEFAULTS.prompts[0]}; "
                        "a list plots time to first token against prompt length)")
-    group.add_argument("--new", type=int, default=DEFAULTS.new, help="tokens to generate (default %(default)s)")
+    group.add_argument("--new", type=whole(1), default=DEFAULTS.new,
+                       help="tokens to generate, at least 1: --new 1 measures the prefill alone (default %(default)s)")
     if check:
         group.add_argument("--batch", metavar="N[,N…]", help="batch sizes (default 1)")
     else:
@@ -55,18 +57,6 @@ def add_generate_arguments(parser: argparse.ArgumentParser, check: bool = False)
                            help="timed generations after one warm-up (default %(default)s)")
         group.add_argument("--numpy-cache", action="store_true",
                            help="feed the cache back as numpy through execute, even where the backend keeps it natively")
-
-
-def _sizes(value: str | None, flag: str, default: tuple[int, ...]) -> tuple[int, ...]:
-    if not value:
-        return default
-    try:
-        sizes = tuple(int(part) for part in value.split(",") if part.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or any(size < 1 for size in sizes):
-        raise OptionError(f"{flag} takes whole sizes >= 1 separated by commas, e.g. {flag} 32,128; got '{value}'")
-    return sizes
 
 
 def _settings(args: argparse.Namespace, check: bool) -> GenerateSettings:
@@ -79,12 +69,9 @@ def _settings(args: argparse.Namespace, check: bool) -> GenerateSettings:
     if precisions != ["fp32"]:
         raise OptionError(f"--generate runs fp32 only for now (got --precision {','.join(precisions)}); "
                           "bench the precisions of single passes without --generate (docs/generation.md)")
-    if args.new < 1:
-        raise OptionError(f"--new must be at least 1 (got {args.new}): the first generated token is the least "
-                          "there is to measure")
     return GenerateSettings(
-        prompts=_sizes(args.prompt, "--prompt", tuple(DEFAULTS.prompts)), new=args.new,
-        batches=_sizes(args.batch, "--batch", (1,) if check else tuple(DEFAULTS.batches)),
+        prompts=parse_sizes(args.prompt, "--prompt", "32,128") or tuple(DEFAULTS.prompts), new=args.new,
+        batches=parse_sizes(args.batch, "--batch", "1,4") or ((1,) if check else tuple(DEFAULTS.batches)),
         runs=getattr(args, "runs", DEFAULTS.runs), seed=args.seed, threads=args.threads,
         options=parse_options(args.option, per_backend=True), isolation=not args.no_isolation,
         timeout=args.timeout, native=not getattr(args, "numpy_cache", False),

@@ -56,7 +56,19 @@ def load_result(path: str | os.PathLike[str], schema: str = BENCH_SCHEMA) -> dic
         raise ResultError(f"result file not found: {path}; {hint}") from e
     except OSError as e:
         raise ResultError(f"cannot read the result file {path}: {e.strerror or e}; {hint}") from e
-    data = _parse(raw, path, hint)
+    return load_document(raw, path, schema)
+
+
+def load_document(raw: bytes | str, name: str | os.PathLike[str], schema: str = BENCH_SCHEMA) -> dict[str, Any]:
+    """``load_result`` of a document already read (e.g. from the results database): ``name``
+    stands for it in the errors.
+
+    Raises:
+        ResultError: as ``load_result``, bar the reading.
+    """
+    hint = f"write one with {WRITERS.get(schema, 'hwkit')}"
+    path = name
+    data = _parse(raw.encode() if isinstance(raw, str) else raw, path, hint)
     accepted = READS.get(schema, (schema,))
     if not isinstance(data, dict) or data.get("schema") not in accepted:
         found = data.get("schema") if isinstance(data, dict) else None

@@ -12,12 +12,12 @@ import contextlib
 import json
 import os
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import platformdirs
 
+from hwkit._files import unwritable
 from hwkit.errors import HwkitError
 
 DB_ENV = "HWKIT_DB"
@@ -166,7 +166,7 @@ def _explain(file: Path, error: sqlite3.DatabaseError) -> str:
         return (f"the results database {file} stayed locked by another process for {BUSY_TIMEOUT_S:g} s ({text}); "
                 "try again when it is done, or choose another file with --db PATH")
     if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
-        reason = _unwritable(file.parent)
+        reason = unwritable(file.parent)
         where = f"its folder {file.parent} is not writable ({reason})" if reason else "it is read-only"
         return f"cannot write the results database {file}: {where}; {choose}"
     if "full" in lowered or "disk i/o" in lowered:
@@ -175,15 +175,3 @@ def _explain(file: Path, error: sqlite3.DatabaseError) -> str:
         return f"the results database {file} failed: {text}"
     return (f"the results database {file} is damaged ({text}); move it aside (mv '{file}' '{file}.broken') and "
             "hwkit starts a new one, or choose another file with --db PATH")
-
-
-def _unwritable(folder: Path) -> str | None:
-    """Why no file can be created in ``folder`` (a real attempt: permission bits, read-only
-    mounts and root all differ), or None."""
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".hwkit-probe-")
-    except OSError as e:
-        return e.strerror or str(e)
-    os.close(fd)
-    os.unlink(probe)
-    return None

@@ -1,6 +1,6 @@
 """Saving bench results and finding them again: history, one run, the run before, a trend.
 
-Every document goes in and comes out through ``hwkit.report.schema.load_result``, the one reader
+Every document goes in and comes out through ``hwkit.report.schema.load_document``, the one reader
 of result files, so a saved run is checked (and read) exactly like a ``--json`` file.
 """
 
@@ -13,15 +13,13 @@ import hashlib
 import os
 import re
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from hwkit._files import write_json
 from hwkit.errors import ResultError
 from hwkit.report.diff import compare_results, refusal
-from hwkit.report.schema import load_result
+from hwkit.report.schema import load_document
 from hwkit.store.database import connect, database_path, sqlite_errors, transaction
 from hwkit.store.rows import backend_names, machine_key, machine_summary, measurement_rows
 
@@ -184,15 +182,8 @@ def _document_text(data: dict[str, Any]) -> str:
 
 
 def _checked(text: str, what: str) -> dict[str, Any]:
-    """``text`` read by ``load_result`` (it reads files: a private temporary one), with ``what``
-    in place of the temporary file's name in its error."""
-    with tempfile.TemporaryDirectory(prefix="hwkit-run-") as folder:
-        file = Path(folder) / "result.json"
-        file.write_text(text, encoding="utf-8")
-        try:
-            return load_result(file)
-        except ResultError as e:
-            raise ResultError(str(e).replace(str(file), what)) from e
+    """``text`` read as ``load_result`` reads a file, with ``what`` naming it in errors."""
+    return load_document(text, what)
 
 
 def _sha256(text: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from hwkit.cli import main
 from hwkit.testing.generate_conformance import tiny_decoder
+from tests.helpers import cli
 
 
 def _saved(tmp_path, proto, name="tiny.onnx"):
@@ -16,14 +16,13 @@ def _saved(tmp_path, proto, name="tiny.onnx"):
 
 
 def _fails(capsys, argv, *expected):
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
+    code, _, err = cli(capsys, *argv)
     assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("hwkit: error:"), err
-    assert "Traceback" not in err
+    assert len(err) == 1 and err[0].startswith("hwkit: error:"), err
+    assert "Traceback" not in err[0]
     for text in expected:
-        assert text in err, err
-    return err
+        assert text in err[0], err
+    return err[0]
 
 
 def test_row_75_a_prompt_longer_than_the_position_table(tmp_path, capsys):
@@ -35,7 +34,7 @@ def test_row_75_a_prompt_longer_than_the_position_table(tmp_path, capsys):
 
 
 def test_row_76_new_zero(tmp_path, capsys):
-    _fails(capsys, ["bench", _saved(tmp_path, tiny_decoder()), "--generate", "--new", "0"], "--new must be at least 1")
+    _fails(capsys, ["bench", _saved(tmp_path, tiny_decoder()), "--generate", "--new", "0"], "argument --new: must be a whole number >= 1; got '0'")
 
 
 def test_row_77_generate_on_a_model_that_does_not_generate(capsys):
@@ -72,6 +71,13 @@ def test_row_82_a_precision_other_than_fp32_with_generate(tmp_path, capsys):
 def test_row_83_a_bad_prompt_or_batch_list(tmp_path, capsys, flag, value):
     _fails(capsys, ["check", _saved(tmp_path, tiny_decoder()), "--generate", flag, value],
            f"{flag} takes whole sizes >= 1")
+
+
+@pytest.mark.parametrize("value", ["0", "1,x", ","])
+def test_row_83_a_bad_batch_list_without_generate(capsys, value):
+    """The single-pass bench parses its --batch list with the same rule (one parser for both)."""
+    err = _fails(capsys, ["bench", "mlp", "--batch", value, "-b", "onnxruntime"], "--batch takes whole sizes >= 1")
+    assert err.endswith(f"e.g. --batch 1,8,32; got '{value}'")
 
 
 def test_row_84_logits_without_a_sequence_axis(tmp_path, capsys):
