@@ -6,7 +6,6 @@ is absent, on an ONNX file hwkit did not produce)."""
 from __future__ import annotations
 
 import importlib.util
-import types
 
 import numpy as np
 import onnx
@@ -86,34 +85,7 @@ def _conv_model(path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
 
 
-@pytest.fixture
-def quantizer(monkeypatch, tmp_path):
-    """hwkit's quantiser, or (until it is in the tree) a stand-in with ORT's static QDQ quantiser."""
-    if importlib.util.find_spec("hwkit.model.quantize") is not None:
-        return
-    pytest.importorskip("onnxruntime.quantization")
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
-    def quantize_int8(model, *, seed=0, shapes=None, dims=None, calibration=None, samples=None):
-        sets = [model.make_inputs(model.resolve_shapes(shapes, dims), seed=seed + i) for i in range(8)]
-
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                self.items = iter(sets)
-
-            def get_next(self):
-                return next(self.items, None)
-
-        out = tmp_path / "int8.onnx"
-        quantize_static(str(model.path), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
-        return types.SimpleNamespace(model=hwkit.Model.load(out), settings={"quantiser": "test stand-in"})
-
-    module = types.ModuleType("hwkit.model.quantize")
-    module.quantize_int8 = quantize_int8  # type: ignore[attr-defined]
-    monkeypatch.setitem(__import__("sys").modules, "hwkit.model.quantize", module)
-
-
-def test_check_int8_on_a_foreign_onnx_file_with_onnxruntime_and_openvino(tmp_path, quantizer, capsys):
+def test_check_int8_on_a_foreign_onnx_file_with_onnxruntime_and_openvino(tmp_path, capsys):
     require_backend("onnxruntime")
     require_backend("openvino")
     path = tmp_path / "convnet.onnx"
