@@ -13,7 +13,7 @@ $PY -m pytest -q -p no:logging plugins/hwkit-torch/tests/test_cuda_backend.py 2>
 for model in cnn encoder; do
   $PY -m hwkit.cli bench "$model" -b cuda,onnxruntime --batch 1,8,32 --min-time 2 --json "$out/bench-$model.json" 2>&1 | tee "$out/bench-$model.txt"
 done
-$PY -m hwkit.cli bench encoder -b cuda -o cuda.precision=fp16 -o cuda.cuda_graphs=true --min-time 2 \
+$PY -m hwkit.cli bench encoder -b cuda --precision fp32,bf16,fp16 -o cuda.cuda_graphs=true --min-time 2 \
   --json "$out/bench-encoder-fp16-graphs.json" 2>&1 | tee "$out/bench-encoder-fp16-graphs.txt"
 $PY -m hwkit.cli check cnn -b cuda,onnxruntime 2>&1 | tee "$out/check-cnn.txt"
 # The fast path (Inductor with freezing and CUDA graphs: docs/torch-backends.md): parity, then speed
