@@ -19,6 +19,7 @@ import onnx
 
 from hwkit._files import finite, write_json
 from hwkit.api import ModelSource
+from hwkit.backend import Precision
 from hwkit.errors import CompileError, ExecutionError, OptionError
 from hwkit.model import Model
 from hwkit.parity.agreement import OutputAgreement, compare_output
@@ -29,6 +30,7 @@ from hwkit.report.schema import BISECT_SCHEMA
 from hwkit.runner.launch import Job, ProcessLauncher
 from hwkit.runner.plan import make_input_sets, plan
 from hwkit.runner.record import failure_error
+from hwkit.runner.sweep import quantized_graph, row_options, rows
 
 MAX_PROBES = 200  # extra outputs per compile; beyond this the node list is split
 
@@ -65,6 +67,7 @@ class BisectReport:
     backend_b: str
     tolerance: Tolerance
     inputs: str
+    precision: Precision = "fp32"  # backend_b's; backend_a runs fp32 (int8: B runs hwkit's QDQ graph)
     node: str | None = None  # the first diverging node, None when every tensor agrees
     op_type: str | None = None
     node_index: int | None = None
@@ -100,6 +103,7 @@ class BisectReport:
             "model": {"name": self.model.name, "sha256": self.model.sha256},
             "backends": [self.backend_a, self.backend_b],
             "inputs": self.inputs,
+            "precision": self.precision,
             "tolerance": self.tolerance.to_dict(),
             "found": self.found,
             "node": None if not self.found else {
@@ -149,11 +153,20 @@ def bisect(
         raise OptionError(f"max_probes must be >= 1, got {max_probes}")
     tol = settings.tolerance()
     model = plan(model, [backend_a, backend_b], reference=backend_a).model  # unknown names fail here
+    # As in check: A, the reference side, runs fp32; B runs the precision (int8: hwkit's QDQ graph).
+    precision = _one_precision(settings, backend_b)
+    quantized = quantized_graph(model, [precision], seed=settings.seed, shapes=settings.shapes,
+                                dims=settings.dims, calibration=settings.calibration)
     inputs = make_input_sets(model, shapes=settings.shapes, dims=settings.dims, seed=settings.seed,
                              given=settings.inputs)
-    search = _Search(model, backend_a, backend_b, inputs.sets[:1], settings, tol, max_probes, isolated_rounds)
-    report = BisectReport(model, backend_a, backend_b, tol, inputs.described)
+    search = _Search(model, backend_a, backend_b, inputs.sets[:1], settings, tol, max_probes, isolated_rounds,
+                     precision, quantized.model if quantized else None)
+    report = BisectReport(model, backend_a, backend_b, tol, inputs.described, precision)
     probes, report.skipped = list_probes(model, search.types)
+    if quantized:  # the QDQ graph keeps each original node's output name; tensors it lacks cannot be compared
+        kept = {name for node in quantized.model.proto.graph.node for name in node.output}
+        report.skipped += [p.tensor for p in probes if p.tensor not in kept]
+        probes = [p for p in probes if p.tensor in kept]
     first = search.first_divergence(probes)
     report.rounds, report.skipped = search.rounds, report.skipped + search.unexposable
     report.trace = [(p, search.compared[p.tensor]) for p in probes if p.tensor in search.compared]
@@ -166,6 +179,23 @@ def bisect(
     report.graph_outputs = search.graph_outputs()
     report.rounds = search.rounds
     return report
+
+
+def _one_precision(settings: CheckSettings, target: str) -> Precision:
+    """The one precision ``target`` (the B side) runs.
+
+    Raises:
+        OptionError: a list of precisions, or one that the backend declares it does not run.
+    """
+    precisions = settings.precisions
+    if len(precisions) > 1:
+        raise OptionError(f"--bisect runs one precision at a time, got --precision {','.join(precisions)}; "
+                          f"bisect each in turn, e.g. --precision {precisions[-1]}")
+    (row,) = rows([target], precisions)
+    if not row.support.supported:
+        raise OptionError(f"{target} does not run {row.precision} ({row.support.unsupported}); "
+                          "bisect a precision it runs, or another backend")
+    return row.precision
 
 
 def list_probes(model: Model, types: Mapping[str, onnx.ValueInfoProto] | None = None) -> tuple[list[Probe], list[str]]:
@@ -205,8 +235,10 @@ class _Search:
     """Runs both backends on exposed graphs and remembers every tensor compared."""
 
     def __init__(self, model: Model, a: str, b: str, input_sets: list[dict[str, np.ndarray]],
-                 settings: CheckSettings, tol: Tolerance, max_probes: int, isolated: bool = False) -> None:
+                 settings: CheckSettings, tol: Tolerance, max_probes: int, isolated: bool = False,
+                 precision: Precision = "fp32", model_b: Model | None = None) -> None:
         self.model, self.a, self.b, self.input_sets, self.isolated = model, a, b, input_sets, isolated
+        self.precision, self.model_b = precision, model_b  # model_b: B's own graph (int8), else the same
         self.settings, self.tol, self.max_probes = settings, tol, max_probes
         self.types = _value_types(model.proto)  # inferred once: every round reuses them
         self.compared: dict[str, OutputAgreement] = {}
@@ -249,17 +281,17 @@ class _Search:
         return self.first_divergence(probes[:middle]) or self.first_divergence(probes[middle:])
 
     def _run(self, probes: list[Probe]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        exposed = expose(self.model, [p.tensor for p in probes], self.types)
+        tensors = [p.tensor for p in probes]
+        exposed = expose(self.model, tensors, self.types)
         self.rounds += 1
-        results = []
-        for target in (self.a, self.b):
-            results.append((self._one(exposed, target).outputs or [{}])[0])
-        return results[0], results[1]
+        a = self._one(exposed, self.a, "fp32")
+        b = self._one(expose(self.model_b, tensors, self.types) if self.model_b else exposed, self.b, self.precision)
+        return (a.outputs or [{}])[0], (b.outputs or [{}])[0]
 
-    def _one(self, exposed: Model, target: str) -> BackendParity:
+    def _one(self, exposed: Model, target: str, precision: Precision) -> BackendParity:
         """One backend on one round's graph; its failure is raised as the hwkit error it was, so
         that the search can tell a graph a backend cannot compile (split) from a broken backend."""
-        options = self.settings.options.get(target.partition(":")[0], {})
+        options = row_options(target, self.settings.options, precision)
         # The probes' declared types come from best-effort shape inference: not checked.
         arguments: dict[str, Any] = {"input_sets": self.input_sets, "threads": self.settings.threads, "options": options,
                      "check_declared": False}

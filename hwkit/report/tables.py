@@ -223,7 +223,9 @@ def bisect_table(data: dict[str, Any]) -> Table:
     a, b = data["backends"]
     node = data["node"]
     constants = bool(node) and any(i["kind"] == "constant" for i in node["inputs"])
-    title = escape(f"hwkit check --bisect: {data['model']['name']}, {a} vs {b}, {data['inputs']}")
+    precision = data.get("precision", "fp32")  # written since the precision axis
+    title = escape(f"hwkit check --bisect: {data['model']['name']}, {a} vs {b}"
+                   + ("" if precision == "fp32" else f" in {precision}") + f", {data['inputs']}")
     caption = (f"{len(data['trace'])} tensors compared in {data['rounds']} round(s); "
                f"tolerance {tol['profile']}: |b - a| <= {tol['atol']:g}·max(1, rms(a)) + {tol['rtol']:g}·|a|"
                + (f"; {len(data['skipped'])} tensor(s) skipped (no known type or not exposable)"

@@ -131,3 +131,41 @@ def test_cli_bisect(tmp_path):
     clean = run_cli("check", str(model), "--bisect", "-b", "perturb", site=site)  # vs the reference
     assert clean.returncode == 0, clean.stderr
     assert "onnxruntime vs perturb" in clean.stdout and "no tensor differs beyond tolerance" in clean.stdout
+
+
+def test_row_118_one_precision_at_a_time(registry, chain):
+    with pytest.raises(OptionError, match=r"one precision at a time, got --precision fp32,bf16; .* --precision bf16"):
+        bisect(chain, "fake", "perturb", precision="fp32,bf16")
+
+
+def test_row_118_a_precision_the_second_backend_does_not_run_is_refused_with_its_reason(registry):
+    # onnxruntime's CPU provider declares bf16 unsupported (hwkit_onnxruntime/precision.py).
+    with pytest.raises(OptionError, match=r"onnxruntime does not run bf16 \(.+\); bisect a precision it runs"):
+        bisect("mlp", "openvino", "onnxruntime", precision="bf16")
+
+
+def _worst(report):
+    return max(a.max_abs for _, a in report.trace)
+
+
+def test_int8_bisects_the_quantised_graph_against_fp32(registry):
+    """A (the reference side) runs the fp32 graph, B hwkit's QDQ graph: the tensors both have."""
+    fp32 = bisect("mlp", "onnxruntime", "openvino")
+    int8 = bisect("mlp", "onnxruntime", "openvino", precision="int8")
+    assert int8.precision == "int8" and int8.tolerance.profile == "int8" and int8.to_dict()["precision"] == "int8"
+    assert {p.op_type for p, _ in int8.trace} == {p.op_type for p, _ in fp32.trace}  # the original graph's tensors
+    # int8 rounds every activation to 256 levels: far from fp32's agreement, so B really ran the QDQ graph.
+    assert _worst(int8) > 100 * max(_worst(fp32), 1e-7), (_worst(int8), _worst(fp32))
+
+
+def test_bf16_reaches_the_second_backend_only(registry):
+    import hwkit.runner.sweep as sweep
+
+    (row,) = sweep.rows(["openvino"], ["bf16"])
+    if not row.support.supported:
+        pytest.skip(f"openvino does not run bf16 here: {row.support.unsupported}")
+    fp32 = bisect("mlp", "onnxruntime", "openvino")
+    bf16 = bisect("mlp", "onnxruntime", "openvino", precision="bf16")  # onnxruntime (A) has no bf16: it runs fp32
+    # bf16 keeps 8 bits of mantissa: B's tensors differ far more than at fp32, so it really ran bf16.
+    assert _worst(bf16) > 20 * max(_worst(fp32), 1e-7), (_worst(bf16), _worst(fp32))
+    assert bf16.tolerance.profile == "bf16" and not bf16.found  # within bf16's profile
