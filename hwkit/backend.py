@@ -41,6 +41,7 @@ import types
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from hwkit.errors import ExecutionError, OptionError, UnsupportedOpError
@@ -303,6 +304,15 @@ class Backend(ABC, Generic[OptionsT]):
         why = (f"backend '{self.name}' declares fp32 only (its plugin does not override Backend.precisions; "
                "see docs/writing-plugins.md)")
         return {p: NATIVE if p == "fp32" else PrecisionSupport(unsupported=why) for p in PRECISIONS}
+
+
+def cache_folder(plugin: str) -> Path:
+    """A folder of hwkit's cache for a plugin's own files (e.g. converted models): under
+    ``HWKIT_CACHE_DIR`` or the user's cache folder, created on demand; when it cannot be written,
+    a temporary stand-in for the rest of the process, with one warning (as for hwkit's own cache)."""
+    from hwkit._files import cache_dir  # the one rule for hwkit's cache folder
+
+    return cache_dir(plugin)
 
 
 def refuse_unknown_domains(model: Model, backend: str, known: Iterable[str]) -> None:

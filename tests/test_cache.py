@@ -288,3 +288,11 @@ def test_processes_filling_the_cache_at_once_all_succeed_silently(cache, tmp_pat
     assert {out.strip() for out, _ in results} == {str(entry)} and _intact(entry)
     assert read_cached(entry) == BUILTIN_MODELS["cnn"].build(ZOO_VERSION).SerializeToString()
     assert [p.name for p in entry.parent.iterdir() if p.name.endswith(".tmp")] == [], "no temporary file left"
+
+
+def test_a_plugin_cache_folder_follows_hwkit_cache_dir(tmp_path, monkeypatch) -> None:
+    from hwkit.backend import cache_folder
+
+    monkeypatch.setenv("HWKIT_CACHE_DIR", str(tmp_path / "cache"))
+    folder = cache_folder("someplugin")
+    assert folder == tmp_path / "cache" / "someplugin" and folder.is_dir()

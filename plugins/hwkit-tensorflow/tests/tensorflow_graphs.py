@@ -1,0 +1,109 @@
+"""Shared by the hwkit-tensorflow tests: the skip when the conversion stack is missing, one
+conversion cache for the whole run (every xdist worker), TensorFlow's threads, tiny graphs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+# The modules the two backends need, and what installs them.
+NEEDED = {"tensorflow": "tensorflow-cpu", "onnx2tf": "onnx2tf", "tf_keras": "tf-keras",
+          "ai_edge_litert": "ai-edge-litert"}
+
+
+def skip_without_conversion_stack() -> None:
+    """Skip the calling module, with the reason, when a module of the stack is missing (checked
+    with find_spec, so collecting does not import TensorFlow)."""
+    missing = [f"{module} ({dist})" for module, dist in NEEDED.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: hwkit install tensorflow", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def conversions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for every worker of this run: conversions are slow, and keyed by content."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "hwkit-tensorflow-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tensorflow_threads() -> int:
+    """TensorFlow's pools sized once for the worker, before any test starts them: the kit
+    compiles with threads=1 and TensorFlow cannot resize them afterwards."""
+    import tensorflow as tf
+
+    if tf.config.threading.get_intra_op_parallelism_threads() != 1:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError as e:  # pragma: no cover - something started TensorFlow before the tests
+            pytest.fail(f"TensorFlow started before the hwkit-tensorflow tests could size its pools: {e}")
+    return 1
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(conversions: Path, tensorflow_threads: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("HWKIT_CACHE_DIR", str(conversions))
+    yield
+
+
+def _model(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
+           initializers: list[onnx.TensorProto], name: str) -> onnx.ModelProto:
+    proto = helper.make_model(helper.make_graph(nodes, name, inputs, outputs, initializers),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    return proto
+
+
+def layouts_graph() -> onnx.ModelProto:
+    """Every layout case in one graph (one conversion per backend): a 1x8x8x8 NCHW conv whose
+    dims are all equal (a shape cannot tell NCHW from NHWC), its 3-D reduction, a 1-D conv on an
+    NCW input (3-D output), and a batched MatMul on a 3-D input that is no image at all."""
+    f32 = TensorProto.FLOAT
+    rng = np.random.default_rng(7)
+    weights = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+               for name, shape in (("w2d", (8, 8, 3, 3)), ("w1d", (6, 8, 3)), ("wmm", (4, 5)))]
+    nodes = [
+        helper.make_node("Conv", ["image", "w2d"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["image_out"]),
+        helper.make_node("ReduceMean", ["conv"], ["reduced"], axes=[3], keepdims=0),
+        helper.make_node("Conv", ["signal", "w1d"], ["signal_out"], pads=[1, 1]),
+        helper.make_node("MatMul", ["table", "wmm"], ["table_out"]),
+    ]
+    return _model(
+        nodes,
+        [helper.make_tensor_value_info("image", f32, [1, 8, 8, 8]),
+         helper.make_tensor_value_info("signal", f32, [1, 8, 8]),
+         helper.make_tensor_value_info("table", f32, [2, 3, 4])],
+        [helper.make_tensor_value_info("image_out", f32, [1, 8, 8, 8]),
+         helper.make_tensor_value_info("reduced", f32, [1, 8, 8]),
+         helper.make_tensor_value_info("signal_out", f32, [1, 6, 8]),
+         helper.make_tensor_value_info("table_out", f32, [2, 3, 5])],
+        weights, "layouts")
+
+
+def offset_graph(offset: float) -> onnx.ModelProto:
+    """x + offset: a graph of its own for each offset (a conversion nobody else has made)."""
+    f32 = TensorProto.FLOAT
+    return _model([helper.make_node("Add", ["x", "c"], ["y"])], [helper.make_tensor_value_info("x", f32, [2, 3])],
+                  [helper.make_tensor_value_info("y", f32, [2, 3])],
+                  [numpy_helper.from_array(np.full((3,), offset, np.float32), "c")], f"offset_{offset}")
+
+
+def castlike_graph() -> onnx.ModelProto:
+    """Two CastLike nodes (standard ONNX, opset 15+), an op onnx2tf 1.29 has no converter for."""
+    f32 = TensorProto.FLOAT
+    return _model([helper.make_node("CastLike", ["x", "x"], ["a"], name="first"),
+                   helper.make_node("CastLike", ["a", "x"], ["y"], name="second")],
+                  [helper.make_tensor_value_info("x", f32, [2])], [helper.make_tensor_value_info("y", f32, [2])],
+                  [], "castlike")
