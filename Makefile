@@ -10,13 +10,16 @@ EXAMPLE_PLUGIN := $(wildcard examples/hwkit-example-plugin)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements-dev.txt $(wildcard plugins/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
+$(STAMP): pyproject.toml requirements-dev.txt requirements-nodeps.txt $(wildcard plugins/*/pyproject.toml) $(wildcard examples/*/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@# hwkit-cpu and hwkit-cuda became hwkit-torch: an old .venv must not keep both claiming cpu/cuda.
 	$(PY) -m pip uninstall --quiet --disable-pip-version-check -y hwkit-cpu hwkit-cuda
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements-dev.txt \
 		-e . $(foreach p,$(PLUGINS) $(EXAMPLE_PLUGIN),-e $(p))
+	@# Last, without dependencies: onnx2tf's and tf-keras's metadata conflict with our pins (the
+	@# file says which); pip check lists those conflicts, knowingly kept.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 bench: setup
@@ -46,7 +49,9 @@ test-no-torch:
 	rm -rf $(NO_TORCH)
 
 # ONNX's node test suite: the converter alone, then every installed backend through hwkit
-# (pass counts printed, and written into docs/conformance.md).
+# (pass counts printed, and written into docs/conformance.md). tensorflow and litert convert each
+# case with onnx2tf in a child process: about 2 h more for the whole suite; the docs hold a sample,
+# scripts/conformance.py --backend tensorflow,litert --every 20 --write-docs (about 7 min).
 conformance: setup
 	$(PY) scripts/conformance_fx.py
 	$(PY) scripts/conformance.py --write-docs

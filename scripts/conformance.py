@@ -8,6 +8,7 @@ Usage::
     python scripts/conformance.py --backend openvino --raw # plus the runtime used directly
     python scripts/conformance.py --filter 'conv|gemm' --jobs 2 --timeout 60 --json out.json
     python scripts/conformance.py --write-docs             # refresh the table in docs/conformance.md
+    python scripts/conformance.py --backend litert --every 10 --write-docs  # one backend's rows, a sample
 
 Each case is prepared with ``make_onnx_backend(NAME)`` (that is ``hwkit.compile``: hwkit's model
 loading and checks, then the plugin), run on every data set of the case, and compared as
@@ -289,6 +290,23 @@ def lost_cases(results: dict[str, dict[str, tuple[str, str]]], name: str) -> dic
             if status == "pass" and case in ours and ours[case][0] not in ("pass", "n/a")}
 
 
+def merged_block(rows: list[dict[str, Any]], how: str, path: Path = DOCS) -> str:
+    """The docs' block with only ``rows``' backends re-measured: the other rows, the header and
+    the other backends' notes are kept; each re-measured backend gets the note "`NAME`: HOW"."""
+    old = path.read_text().partition(BEGIN)[2].partition(END)[0].strip("\n") if path.exists() else ""
+    lines = old.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.startswith("|")), len(lines))
+    table_lines = [ln for ln in lines[first:] if ln.startswith("| ")]
+    head = [c.strip() for c in table_lines[0].strip("|").split("|")] if table_lines else []
+    previous = [dict(zip(head, (c.strip() for c in ln.strip("|").split("|")))) for ln in table_lines[1:]]
+    measured = {r["backend"] for r in rows}
+    kept = [r for r in previous if r.get("backend") not in measured]
+    ordered = sorted(kept + rows, key=lambda r: (r["backend"], r["through"] != "hwkit"))
+    notes = [ln for ln in lines[first:] if ln.startswith("- `") and ln[3:].partition("`")[0] not in measured]
+    notes += [f"- `{name}`: {how}" for name in sorted(measured)]
+    return "\n".join(lines[:first]).rstrip("\n") + "\n\n" + table(ordered) + "\n\n" + "\n".join(sorted(notes))
+
+
 def write_docs(markdown: str, path: Path = DOCS) -> None:
     """Replace only the block between the markers; create the file if there is none."""
     block = f"{BEGIN}\n{markdown}\n{END}"
@@ -322,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", action="append", default=[], help="a backend (repeatable; default: every available one)")
     parser.add_argument("--raw", action="store_true", help="also run onnxruntime/openvino directly and list lost cases")
     parser.add_argument("--filter", help="only cases whose name matches this regex")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="only every N-th case in the suite's order: a fixed sample for slow backends")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (%(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads per worker (%(default)s)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per case (%(default)s)")
@@ -333,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     if not backends:
         parser.error("no available backend with a CPU device; install one (hwkit install onnxruntime)")
     cases = load_cases()
-    names = [n for n in cases if not args.filter or re.search(args.filter, n)]
+    if args.every < 1:
+        parser.error(f"--every {args.every}: give a whole number of 1 or more (1: every case)")
+    names = [n for n in cases if not args.filter or re.search(args.filter, n)][::args.every]
     targets = [f"hwkit:{b}" for b in backends]
     if args.raw:
         targets += [f"raw:{b}" for b in backends if b in RAW_RUNTIMES]
@@ -364,7 +386,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_docs:
         if args.filter:
             parser.error("--write-docs needs the whole suite; drop --filter")
-        write_docs(docs_block(rows, len(names)))
+        if args.backend or args.every > 1:  # these backends' rows only; the others stay as they were
+            sample = f", every {args.every}-th case of the suite ({len(names)} of {len(cases)})" if args.every > 1 else ""
+            write_docs(merged_block(rows, f"measured {time.strftime('%Y-%m-%d')} with `python scripts/conformance.py "
+                                          f"{' '.join(sys.argv[1:] if argv is None else argv)}`{sample}."))
+        else:
+            write_docs(docs_block(rows, len(names)))
         print(f"updated {DOCS.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
