@@ -367,14 +367,13 @@ class Tally:
 
 def fuzz(count: int, seed: int = 0, workers: int = 2, builtins: Sequence[str] = ("mlp", "encoder", "cnn"),
          timeout: float = CASE_TIMEOUT_S, progress: bool = False,
-         memory_mb: int = WORKER_MEMORY_MB) -> dict[str, Any]:
+         memory_mb: int = WORKER_MEMORY_MB, backends: Sequence[str] | None = None) -> dict[str, Any]:
     """Run ``count`` cases on ``workers`` processes; returns the summary as a dict.
+    ``backends``: the ones whose compile each loaded case goes through (default: every available).
 
     This process only schedules: it never parses, mutates, loads or compiles a case.
     """
-    import hwkit
-
-    backends = [b.name for b in hwkit.backends() if b.status == "available"]
+    backends = list(backends) if backends else available_backends()
     ctx = multiprocessing.get_context("spawn")
     tally = Tally()
     crashes = hangs = 0
@@ -467,14 +466,18 @@ def fuzz(count: int, seed: int = 0, workers: int = 2, builtins: Sequence[str] = 
     }
 
 
-def replay(case: int, seed: int, builtins: Sequence[str]) -> int:
-    """Run one case in this process (for debugging a finding), with the traceback shown."""
+def available_backends() -> list[str]:
     import hwkit
 
+    return [b.name for b in hwkit.backends() if b.status == "available"]
+
+
+def replay(case: int, seed: int, builtins: Sequence[str], backends: Sequence[str] | None = None) -> int:
+    """Run one case in this process (for debugging a finding), with the traceback shown."""
     seeds = load_seeds(builtins)
     name, data, kinds, mode = make_case(case, seed, seeds)
     print(f"case {case}: seed model {name}, mutations {kinds}, mode {mode}, {len(data)} bytes")
-    backends = [b.name for b in hwkit.backends() if b.status == "available"]
+    backends = list(backends) if backends else available_backends()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / EXTERNAL_FILE).write_bytes(EXTERNAL_BYTES)
         outcome = run_case(data, mode, Path(tmp), backends, lambda s: print(f"  {s}"))
@@ -489,13 +492,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     parser.add_argument("--builtins", default="mlp,encoder,cnn", help="built-in models used as seeds")
     parser.add_argument("--timeout", type=float, default=CASE_TIMEOUT_S, help="seconds per case before it is a hang")
+    parser.add_argument("--backends", help="comma list of backends to compile with (default: every available one)")
     parser.add_argument("--case", type=int, help="replay this one case in-process and show its outcome")
     parser.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     args = parser.parse_args(argv)
     builtins = [b for b in args.builtins.split(",") if b]
+    backends = [b for b in (args.backends or "").split(",") if b] or None
     if args.case is not None:
-        return replay(args.case, args.seed, builtins)
-    summary = fuzz(args.count, args.seed, args.workers, builtins, args.timeout, progress=True)
+        return replay(args.case, args.seed, builtins, backends)
+    summary = fuzz(args.count, args.seed, args.workers, builtins, args.timeout, progress=True, backends=backends)
     text = json.dumps(summary, indent=2)
     if args.json:
         from hwkit._files import atomic_write

@@ -38,7 +38,7 @@ BackendStatus = Literal["available", "unavailable", "failed"]
 _BAD_NAME = re.compile(r"[\s:,.]")  # ':' device, ',' list, '.' option separators in -b / -o
 # Tested with hwkit in its own repository; the child-process import check is for everyone else's
 # code and would cost every command ~0.15 s of wall time per shipped plugin.
-SHIPPED = frozenset({"hwkit-onnxruntime", "hwkit-openvino", "hwkit-torch"})
+SHIPPED = frozenset({"hwkit-onnxruntime", "hwkit-openvino", "hwkit-tensorflow", "hwkit-torch"})
 _lock = threading.RLock()  # one load at a time: library users call hwkit from several threads
 
 

@@ -54,9 +54,11 @@ def test_a_v1_file_reads_as_fp32_rows(v2, tmp_path):
 
 
 def test_compare_v1_against_v2_matches_the_fp32_rows(v2, tmp_path, capsys):
-    old = _as_v1(v2, tmp_path, scale=2.0)  # the old run was twice as slow
+    # The old run ten times as slow: far outside the noise of six runs even on a busy machine (at
+    # 2x, a loaded machine's wide confidence interval once made the verdict "within noise").
+    old = _as_v1(v2, tmp_path, scale=10.0)
     changes, gone, added = compare_results(load_result(old), load_result(v2))
-    assert [(c.backend, c.precision) for c in changes] == [("exact", "fp32")] and changes[0].ratio == pytest.approx(0.5)
+    assert [(c.backend, c.precision) for c in changes] == [("exact", "fp32")] and changes[0].ratio == pytest.approx(0.1)
     assert [k[-1] for k in added] == ["bf16", "int8"] and gone == []
     assert main(["compare", str(old), str(v2)]) == 0
     out = capsys.readouterr().out
