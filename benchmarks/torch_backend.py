@@ -20,6 +20,7 @@ fastest runtime (goal <= 1.2x) and the fast mode's compile time (goal < 60 s for
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -241,6 +242,9 @@ def compare_with_runtimes(names: list[str], rounds: int, seconds: float, threads
                         parity[label] = parity.get(label, True) and record.parity_passed is not False
         medians = {k: statistics.median(v) for k, v in times.items()}
         fastest = min(medians[r] for r in RUNTIMES)
+        # The machine is shared: the 1-minute load after each model says how quiet the row's run was.
+        print(f"{name}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; per round (ms): "
+              + "; ".join(f"{k} {', '.join(f'{t * 1e3:.2f}' for t in v)}" for k, v in times.items()), flush=True)
         rows.append((name, medians, fastest, {k: statistics.median(v) for k, v in compile_s.items()}, parity))
         _print_row(*rows[-1])
     print("\n| model | onnxruntime | openvino | cpu eager | cpu fast | eager ÷ fastest | fast ÷ fastest "

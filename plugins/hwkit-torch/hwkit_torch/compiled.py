@@ -2,10 +2,10 @@
 
 ``fast`` is hwkit's tuned path (docs/torch-backends.md): Inductor with freezing, so the graph's
 weights become constants that Inductor folds and prepacks for oneDNN (convolutions, linear
-layers), in the channels_last layout the converter already gives convolution weights; on CUDA it
-adds CUDA graphs (what ``reduce-overhead`` does). The other values are ``torch.compile`` modes
-as they are. ``fullgraph=True`` everywhere: a graph break would silently run part of the model
-eagerly.
+layers), in the channels_last layout the converter already gives convolution weights; on the CPU
+with Inductor's C++ wrapper, on CUDA with CUDA graphs (what ``reduce-overhead`` does). The other
+values are ``torch.compile`` modes as they are. ``fullgraph=True`` everywhere: a graph break
+would silently run part of the model eagerly.
 
 torch.compile compiles on the first call. ``warm_up`` makes that call at compile time, on the
 model's seeded inputs, so that a bench row's ``compile_s`` holds the compilation and its timed
@@ -14,52 +14,80 @@ runs none of it.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch._inductor.config
 
 from hwkit.errors import ModelError
-from hwkit_torch import onednn
+from hwkit_torch import inductor_onednn, onednn
 
 if TYPE_CHECKING:
     from hwkit import Executable, Model
 
 # Inductor options of the fast mode, per device type. max_autotune is left off: on the 2-core
 # CPU measured it tripled the compile time for no steady-state gain (docs/torch-backends.md).
+# cpp_wrapper: the compiled graph calls its kernels and oneDNN ops from C++, not from a Python
+# wrapper line by line: 2-7 % less per run on the CPU (most on many small ops: MobileNetV2),
+# no longer to compile (docs/torch-backends.md).
 FAST_OPTIONS: dict[str, dict[str, Any]] = {
-    "cpu": {"freezing": True},
+    "cpu": {"freezing": True, "cpp_wrapper": True},
     "cuda": {"freezing": True, "triton.cudagraphs": True},
 }
 
 
 def compile_graph(graph: torch.fx.GraphModule, mode: str, device_type: str, precision: str = "fp32") -> Any:
     """The module to call for ``mode``: the GraphModule itself when "off"."""
-    if mode in ("off", "fast") and device_type == "cpu" and precision == "fp32" and onednn.available():
-        onednn.use_onednn_linear(graph, compiled=mode == "fast")  # twice MKL's speed here (onednn.py)
+    on_onednn = device_type == "cpu" and precision == "fp32" and onednn.available()  # twice MKL's speed here
     if mode == "off":
+        if on_onednn:
+            onednn.use_onednn_linear(graph)  # prepacked, called directly (onednn.py)
         return graph
     if mode == "fast":
-        return _Patched(torch.compile(graph, fullgraph=True), FAST_OPTIONS[device_type])
-    return torch.compile(graph, mode=None if mode == "default" else mode, fullgraph=True)
+        options = FAST_OPTIONS[device_type]
+        context: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
+        if on_onednn and inductor_onednn.available():  # Inductor packs them for oneDNN (inductor_onednn.py)
+            options = {**options, "post_grad_custom_post_pass": inductor_onednn.cache_key()}
+            context = inductor_onednn.fp32_linears_on_onednn
+        return _Compiled(torch.compile(graph, fullgraph=True), graph, options, context)
+    return _Compiled(torch.compile(graph, mode=None if mode == "default" else mode, fullgraph=True), graph, {})
 
 
-class _Patched:
-    """Calls ``compiled`` with Inductor's config patched, so every (re)compilation sees it.
+class _Compiled:
+    """Calls ``compiled`` with Inductor's config patched, so every (re)compilation sees it, and
+    keeps ``graph``'s code in step with its graph.
 
     Measured with torch 2.13: ``torch.compile(options={"freezing": True})`` compiled without
     freezing (the FX graph cache even served the unfrozen graph), while the same setting in
     ``torch._inductor.config`` froze and prepacked; patching per call keeps it out of the rest
     of the process.
+
+    torch 2.13's dynamo rewrites the compiled GraphModule's own graph while compiling it
+    (``insert_deferred_runtime_asserts`` runs on every GraphModule its root holds, ours
+    included, and replaces ``size()`` calls) without regenerating its code; the recompile for a
+    new input shape then maps source lines to nodes that are gone and fails (IndexError, seen on
+    BERT with dynamic axes at its second shape). Regenerating the code after a call that changed
+    the graph keeps every later shape compiling.
     """
 
-    def __init__(self, compiled: Any, options: dict[str, Any]) -> None:
+    def __init__(self, compiled: Any, graph: torch.fx.GraphModule, options: dict[str, Any],
+                 context: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext) -> None:
         self.compiled = compiled
+        self.graph = graph
         self.options = options
+        self.context = context  # opened around each call too: what a (re)compilation must see
+        self.nodes = len(graph.graph.nodes)
 
     def __call__(self, *args: Any) -> Any:
-        with torch._inductor.config.patch(self.options):
-            return self.compiled(*args)
+        with torch._inductor.config.patch(self.options), self.context():
+            result = self.compiled(*args)
+        if len(self.graph.graph.nodes) != self.nodes:  # O(1): rewritten while compiling (above)
+            self.graph.recompile()
+            self.nodes = len(self.graph.graph.nodes)
+        return result
 
 
 def warm_up(executable: Executable, model: Model) -> None:

@@ -8,12 +8,10 @@ CPUs); the built-in encoder ran 9.4 → 5.3 ms eager and 9.3 → 5.3 ms with com
 
 Weights are prepacked (``mkldnn._reorder_linear_weight``, oneDNN's blocked layout) once, not
 reordered on every call: 7 % less per linear of the encoder's sizes, and the encoder under
-compile=fast 2.95 → 2.82 ms (2 threads). Eagerly the packed tensor replaces the weight in the
-graph. Under compile=fast the op is wrapped in a custom op that Inductor calls as it is (given
-the oneDNN op itself, Inductor's freezing pass "linear + add bias" fails an assertion, torch
-2.13, on ViT; and dynamo cannot trace the reorder op), which packs the frozen weight on its first
-call and keeps the packed copy on the weight tensor. fp32 only: under bf16 autocast ``F.linear``
-is autocast, the oneDNN op is not.
+compile=fast 2.95 → 2.82 ms (2 threads). The packed tensor replaces the weight in the graph.
+This is the eager path: under compile=fast, Inductor's freezing packs the linears for oneDNN
+itself (hwkit_torch/inductor_onednn.py), which also fuses their epilogues. fp32 only: under bf16
+autocast ``F.linear`` is autocast, the oneDNN op is not.
 """
 
 from __future__ import annotations
@@ -29,38 +27,9 @@ def available() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 
-@torch.library.custom_op("hwkit_torch::onednn_linear", mutates_args=())
-def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """oneDNN's linear as an op Inductor keeps opaque (an extern call, no pattern matching)."""
-    return torch.ops.mkldnn._linear_pointwise(x, _packed(weight), bias, "none", [], "")
-
-
-def _packed(weight: torch.Tensor) -> torch.Tensor:
-    """``weight`` in oneDNN's layout, packed on first use and kept on the tensor itself.
-
-    Inductor passes a frozen weight as the same tensor object on every call, so it packs once;
-    frozen weights are constants, never changed in place. Kept on the tensor (an attribute read
-    from C, no Python frame: dynamo's frame hook is active here and tried to trace a weakref
-    lookup) so that it lives and dies with the weight."""
-    packed = getattr(weight, _PACKED, None)
-    if not isinstance(packed, torch.Tensor):
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight)
-        setattr(weight, _PACKED, packed)
-    return packed
-
-
-_PACKED = "_hwkit_onednn_packed"
-
-
-@onednn_linear.register_fake
-def _onednn_linear_shape(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    return x.new_empty((*x.shape[:-1], weight.shape[0]))
-
-
-def use_onednn_linear(gm: fx.GraphModule, compiled: bool = False) -> int:
-    """Rewrite fp32 ``F.linear(x, W, b)`` with constant 2-D weight and bias (or none); returns how many.
-
-    ``compiled``: for torch.compile, through the opaque ``hwkit_torch::onednn_linear``."""
+def use_onednn_linear(gm: fx.GraphModule) -> int:
+    """Rewrite fp32 ``F.linear(x, W, b)`` with constant 2-D weight and bias (or none) into oneDNN's
+    linear on a prepacked weight; returns how many."""
     count = 0
     for node in gm.graph.nodes:
         if node.op != "call_function" or node.target is not F.linear or node.kwargs:
@@ -70,18 +39,14 @@ def use_onednn_linear(gm: fx.GraphModule, compiled: bool = False) -> int:
         if not (_f32(x) and w is not None and w.dtype == torch.float32 and w.dim() == 2
                 and (bias is None or (b is not None and b.dtype == torch.float32))):
             continue
-        if compiled:
-            node.target = torch.ops.hwkit_torch.onednn_linear.default
-            node.args = (x, weight, bias)
-        else:
-            packed_name = f"{weight.target}_onednn"
-            gm.register_buffer(packed_name, torch.ops.mkldnn._reorder_linear_weight(w), persistent=False)
-            with gm.graph.inserting_before(node):
-                packed = gm.graph.get_attr(packed_name)
-            node.target = torch.ops.mkldnn._linear_pointwise.default
-            node.args = (x, packed, bias, "none", [], "")
-            if not weight.users:  # the unpacked copy is dead weight now
-                gm.graph.erase_node(weight)
+        packed_name = f"{weight.target}_onednn"
+        gm.register_buffer(packed_name, torch.ops.mkldnn._reorder_linear_weight(w), persistent=False)
+        with gm.graph.inserting_before(node):
+            packed = gm.graph.get_attr(packed_name)
+        node.target = torch.ops.mkldnn._linear_pointwise.default
+        node.args = (x, packed, bias, "none", [], "")
+        if not weight.users:  # the unpacked copy is dead weight now
+            gm.graph.erase_node(weight)
         count += 1
     if count:
         gm.delete_all_unused_submodules()

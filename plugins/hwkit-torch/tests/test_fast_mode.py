@@ -79,18 +79,58 @@ def test_fp32_linear_layers_run_on_onednn_and_agree():
         assert compare_output(name, expected[name], got[name], tolerance("fp32")).passed
 
 
-def test_compiled_onednn_linear_packs_its_weight_once_and_agrees():
+def test_fast_mode_packs_fp32_linears_for_onednn_only_while_compiling_and_agrees():
+    """Inductor packs fp32 linears for MKL; under fast on the CPU it takes its oneDNN branch
+    (hwkit_torch.inductor_onednn), and only inside hwkit's own calls."""
     require_backend("cpu")
-    from hwkit_torch import onednn
+    require_backend("onnxruntime")
+    from hwkit_torch import inductor_onednn, onednn
 
     if not onednn.available():
         pytest.skip("torch was built without oneDNN (mkldnn)")
-    x, weight, bias = torch.randn(2, 5, 16), torch.randn(8, 16), torch.randn(8)
-    with torch.inference_mode():
-        first = onednn.onednn_linear(x, weight, bias)
-        packed = getattr(weight, onednn._PACKED)
-        second = onednn.onednn_linear(x, weight, bias)
-    assert packed.is_mkldnn and getattr(weight, onednn._PACKED) is packed, "packed again on the second call"
-    expected = torch.nn.functional.linear(x, weight, bias).numpy()
-    for got in (first, second):
-        assert compare_output("y", expected, got.numpy(), tolerance("fp32")).passed
+    if not inductor_onednn.available():
+        pytest.skip(f"torch {torch.__version__} lacks the Inductor internals hwkit_torch.inductor_onednn patches")
+    from torch._inductor.fx_passes import mkldnn_fusion
+
+    def packing_op() -> object:
+        graph = torch.fx.Graph()
+        weight = graph.placeholder("w")
+        return mkldnn_fusion.CpuMkldnnDeviceOp().pack_linear_weight(graph, False, weight, 4).target
+
+    with inductor_onednn.fp32_linears_on_onednn():
+        assert packing_op() is torch.ops.mkldnn._reorder_linear_weight
+    if torch._C.has_mkl:  # torch's own choice, restored outside
+        assert packing_op() is torch.ops.mkl._mkl_reorder_linear_weight
+    model = hwkit.Model.builtin("mlp")
+    inputs = model.make_inputs(dims={"batch": 3}, seed=2)
+    packed = _weight_packs()
+    with hwkit.compile(model, "onnxruntime") as ref, hwkit.compile(model, "cpu", compile="fast", threads=1) as exe:
+        got, expected = exe.run(inputs), ref.run(inputs)
+    assert _weight_packs() > packed, "the linear weights were not frozen and prepacked"
+    for name in expected:
+        assert compare_output(name, expected[name], got[name], tolerance("fp32")).passed
+
+
+@pytest.mark.slow
+def test_fast_mode_recompiles_for_new_shapes_of_dynamic_axes_and_agrees(tmp_path):
+    """torch 2.13's dynamo rewrote the GraphModule while compiling it, and the recompile for the
+    second shape failed (hwkit_torch.compiled._Compiled); every shape must compile and agree."""
+    require_backend("cpu")
+    require_backend("onnxruntime")
+    pytest.importorskip("transformers", reason="transformers (a development dependency) is not installed")
+    import numpy as np
+
+    import hf_models  # this folder's helpers: pytest puts the folder on sys.path
+
+    model = hwkit.Model.load(hf_models.export_encoder("bert", tmp_path / "bert.onnx"))
+    with hwkit.compile(model, "onnxruntime") as ref, hwkit.compile(model, "cpu", compile="fast", threads=1) as exe:
+        for seed, (batch, seq) in enumerate([(1, 5), (3, 13)]):
+            rng = np.random.default_rng(seed)
+            mask = np.ones((batch, seq), np.int64)
+            mask[0, seq - 2:] = 0  # padding: the attention mask takes part
+            inputs = {"input_ids": rng.integers(0, hf_models.VOCAB, (batch, seq)).astype(np.int64),
+                      "attention_mask": mask}
+            got, expected = exe.run(inputs)["hidden"], ref.run(inputs)["hidden"]
+            assert got.shape == (batch, seq, 32)
+            agreement = compare_output("hidden", expected, got, tolerance("fp32"))
+            assert agreement.passed, f"batch {batch}, seq {seq}: {agreement.to_dict()}"
