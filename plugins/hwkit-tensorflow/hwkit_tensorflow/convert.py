@@ -29,7 +29,7 @@ from hwkit_tensorflow.common import library_versions
 from hwkit_tensorflow.convert_worker import onnx2tf_settings
 from hwkit_tensorflow.failures import conversion_failed
 
-FORMAT = 1  # bump when what the worker writes changes: old entries are then not reused
+FORMAT = 3  # bump when what the worker writes changes: old entries are then not reused
 KNOWN_DOMAINS = {"", "ai.onnx"}  # onnx2tf converts standard ONNX ops only
 TFLITE_VARIANTS = ("float32", "float16")
 

@@ -16,12 +16,16 @@ variant asked for; a variant that fails leaves OUT_DIR/<VARIANT>.tflite.failed, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from hwkit.errors import CompileError
 
 from hwkit_tensorflow import layout
 
@@ -69,8 +73,9 @@ def to_saved_model(onnx_path: str, out_dir: str, spec_path: str, variants: str =
 
     settings = onnx2tf_settings(spec)
     seconds = {"import": time.perf_counter() - started}
-    keras = onnx2tf.convert(input_onnx_file_path=onnx_path, output_folder_path=os.path.join(out_dir, "scratch"),
-                            **settings)
+    with _tensor_records() as records:
+        keras = onnx2tf.convert(input_onnx_file_path=onnx_path, output_folder_path=os.path.join(out_dir, "scratch"),
+                                **settings)
     seconds["onnx2tf"] = time.perf_counter() - started - sum(seconds.values())
     if len(keras.inputs) != len(inputs) or len(keras.outputs) != len(outputs):
         _fail(f"onnx2tf made a model with {len(keras.inputs)} inputs and {len(keras.outputs)} outputs, "
@@ -79,7 +84,9 @@ def to_saved_model(onnx_path: str, out_dir: str, spec_path: str, variants: str =
         if layout.mismatch(spec_in.shape, list(tensor.shape)):
             _fail(f"onnx2tf changed input '{spec_in.name}' from {spec_in.shape} to {list(tensor.shape)}")
     ranks = [len(t.shape) for t in keras.outputs]
-    perms = layout.output_permutations([s.name for s in outputs], ranks, getattr(keras, "onnx_output_layouts", None))
+    outputs_recorded = {s.name: {**records.get(s.name, {}), "tf_shape": list(t.shape), "onnx_shape": s.shape}
+                        for s, t in zip(outputs, keras.outputs) if s.name in records}
+    perms = layout.output_permutations([s.name for s in outputs], ranks, outputs_recorded)
     for spec_out, tensor, perm in zip(outputs, keras.outputs, perms):
         back = layout.permuted(list(tensor.shape), perm)
         if layout.mismatch(spec_out.shape, back):
@@ -130,6 +137,30 @@ def to_saved_model(onnx_path: str, out_dir: str, spec_path: str, variants: str =
     Path(out_dir, "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
+@contextlib.contextmanager
+def _tensor_records() -> Iterator[dict[str, dict[str, Any]]]:
+    """onnx2tf's per-tensor records (its ``tf_layers_dict``, local to ``convert``), caught where
+    ``convert`` hands it to ``get_tf_model_outputs``: the layout flags of the outputs (see
+    ``layout``) are kept, the TensorFlow objects are not."""
+    module = sys.modules["onnx2tf.onnx2tf"]
+    original = getattr(module, "get_tf_model_outputs")  # onnx2tf has no type information
+    records: dict[str, dict[str, Any]] = {}
+
+    def catch(*args: Any, **kwargs: Any) -> Any:
+        for name, entry in kwargs["tf_layers_dict"].items():
+            records[name] = {key: entry[key] for key in ("before_op_output_shape_trans", "nhwc") if key in entry}
+        return original(*args, **kwargs)
+
+    setattr(module, "get_tf_model_outputs", catch)
+    try:
+        yield records
+    finally:
+        setattr(module, "get_tf_model_outputs", original)
+    if not records:
+        _fail("onnx2tf gave hwkit no per-tensor records (its internals changed), so the outputs' layouts are "
+              "unknown; use onnx2tf 1.29.24 (hwkit install tensorflow)")
+
+
 def to_tflite(saved_model: str, variant: str, out_path: str) -> None:
     """LiteRT flatbuffer of the SavedModel: float32, or float16 (weights stored in fp16, as
     onnx2tf's own *_float16.tflite). LiteRT builtin ops only: the Flex (TF ops) delegate is not
@@ -161,6 +192,8 @@ def main(argv: list[str]) -> int:
             _fail(f"unknown mode {mode!r}")
     except SystemExit:
         raise
+    except CompileError as e:  # hwkit's own verdict (layout): already one line, no type name needed
+        _fail(str(e))
     except BaseException as e:  # noqa: BLE001 - the child's job is to report any failure in one line
         text = " ".join(str(e).split())
         print(f"{FAILURE}{type(e).__name__}: {text}", file=sys.stderr, flush=True)

@@ -7,6 +7,7 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -107,3 +108,43 @@ def castlike_graph() -> onnx.ModelProto:
                    helper.make_node("CastLike", ["a", "x"], ["y"], name="second")],
                   [helper.make_tensor_value_info("x", f32, [2])], [helper.make_tensor_value_info("y", f32, [2])],
                   [], "castlike")
+
+
+def kept_3d_graph() -> onnx.ModelProto:
+    """3-D inputs onnx2tf keeps: an elementwise chain (Sigmoid, Relu) that onnx2tf leaves
+    channel-last though no spatial op marks it so, and a Conv1d followed by Relu."""
+    f32 = TensorProto.FLOAT
+    weights = [numpy_helper.from_array(np.random.default_rng(11).standard_normal((6, 4, 3)).astype(np.float32), "w")]
+    nodes = [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Relu", ["s"], ["y"]),
+             helper.make_node("Conv", ["signal", "w"], ["c"], pads=[1, 1]), helper.make_node("Relu", ["c"], ["z"])]
+    return _model(nodes, [helper.make_tensor_value_info("x", f32, [3, 4, 5]),
+                          helper.make_tensor_value_info("signal", f32, [2, 4, 9])],
+                  [helper.make_tensor_value_info("y", f32, [3, 4, 5]),
+                   helper.make_tensor_value_info("z", f32, [2, 6, 9])],
+                  weights, "kept_3d")
+
+
+def tied_3d_graph() -> onnx.ModelProto:
+    """Relu on a 3x4x4 input: turned channel-last it is still 3x4x4, so neither a shape nor
+    onnx2tf's shape-made record can say which layout the output has."""
+    f32 = TensorProto.FLOAT
+    return _model([helper.make_node("Relu", ["x"], ["y"])], [helper.make_tensor_value_info("x", f32, [3, 4, 4])],
+                  [helper.make_tensor_value_info("y", f32, [3, 4, 4])], [], "tied_3d")
+
+
+def agrees_with_onnxruntime(graph: onnx.ModelProto, backend: str, seed: int) -> dict[str, Any]:
+    """Run ``graph`` on ``backend``, assert every output has the reference's shape and values
+    (onnxruntime, 1e-4), and return the conversion's meta.json (its layouts)."""
+    import hwkit
+    from hwkit.testing.conformance import reference_outputs
+
+    model = hwkit.Model.load(graph)
+    inputs = model.make_inputs(seed=seed)
+    expected = reference_outputs(model, inputs)
+    with hwkit.compile(model, backend) as exe:
+        got = exe.run(inputs)
+        meta: dict[str, Any] = exe.conversion.meta
+    for spec in model.outputs:
+        assert got[spec.name].shape == expected[spec.name].shape, spec.name
+        np.testing.assert_allclose(got[spec.name], expected[spec.name], rtol=1e-4, atol=1e-4, err_msg=spec.name)
+    return meta
