@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     _pip(commands[0], f"pip {args.action} {targets}", "check the name (hwkit backends lists the installed ones)")
     if len(commands) > 1:  # the plugins are in; what they need besides, without dependencies
         owners = [d for d in distributions(args.names) if project(d) in NO_DEPS_REQUIREMENTS]
-        _pip(commands[1], f"pip install --no-deps {' '.join(no_deps_requirements(args.names))}",
+        _pip(commands[1], " ".join(commands[1][2:]),  # "pip install --no-deps onnx2tf==... ..."
              f"{' '.join(owners)} installed, but its backends stay unavailable until these are: "
              f"run 'hwkit install {' '.join(args.names)}' again")
     done = "installed" if args.action == "install" else "uninstalled"

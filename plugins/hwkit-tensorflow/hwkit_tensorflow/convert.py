@@ -11,6 +11,7 @@ output is kept and read only to diagnose a failure (``failures``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import json
@@ -172,11 +173,16 @@ def _op_types(graph: Any) -> set[str]:
 
 
 def _has_converter(op_type: str) -> bool:
-    """Whether onnx2tf has a converter module for ``op_type`` (onnx2tf/ops/<Op>.py), looked up
-    without importing onnx2tf (which imports TensorFlow)."""
+    return op_type in _converters()
+
+
+@functools.cache
+def _converters() -> frozenset[str]:
+    """The ops onnx2tf has a converter module for (onnx2tf/ops/<Op>.py), listed once, without
+    importing onnx2tf (which imports TensorFlow)."""
     spec = importlib.util.find_spec("onnx2tf")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    return any((Path(folder) / "ops" / f"{op_type}.py").is_file() for folder in locations)
+    folders = [Path(folder) / "ops" for folder in (spec.submodule_search_locations or [])] if spec else []
+    return frozenset(path.stem for folder in folders if folder.is_dir() for path in folder.glob("[!_]*.py"))
 
 
 def _run_child(model: Model, backend: str, stage: str, args: list[str]) -> None:
