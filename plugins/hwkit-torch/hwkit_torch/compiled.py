@@ -24,7 +24,7 @@ import torch
 import torch._inductor.config
 
 from hwkit.errors import ModelError
-from hwkit_torch import inductor_onednn, onednn
+from hwkit_torch import cpu_attention, inductor_onednn, onednn
 
 if TYPE_CHECKING:
     from hwkit import Executable, Model
@@ -40,9 +40,12 @@ FAST_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def compile_graph(graph: torch.fx.GraphModule, mode: str, device_type: str, precision: str = "fp32") -> Any:
+def compile_graph(graph: torch.fx.GraphModule, mode: str, device_type: str, precision: str = "fp32",
+                  attention: str = "aten") -> Any:
     """The module to call for ``mode``: the GraphModule itself when "off"."""
     on_onednn = device_type == "cpu" and precision == "fp32" and onednn.available()  # twice MKL's speed here
+    if device_type == "cpu" and precision == "fp32" and attention == "hwkit":
+        cpu_attention.use_hwkit_attention(graph)  # every mode: the kernel is an op Inductor calls
     if mode == "off":
         if on_onednn:
             onednn.use_onednn_linear(graph)  # prepacked, called directly (onednn.py)

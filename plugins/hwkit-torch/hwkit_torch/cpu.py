@@ -13,7 +13,7 @@ from hwkit import Backend, BackendOptions, Device, Executable, hookimpl
 from hwkit.backend import Precision, PrecisionSupport
 from hwkit.system import cpu_name, package_version
 
-from hwkit_torch.options import CompileMode
+from hwkit_torch.options import AttentionKernel, CompileMode
 from hwkit_torch.precision import declared
 
 if TYPE_CHECKING:
@@ -29,9 +29,12 @@ class CpuOptions(BackendOptions):
     Attributes:
         compile: "off" (eager), "fast" (Inductor with freezing: docs/torch-backends.md) or a
             torch.compile mode; compiled graphs are compiled within compile().
+        attention: the kernel of fp32 attention: "hwkit" (hwkit's own, faster on AMD CPUs; ATen's
+            where it cannot be built, with a warning) or "aten" (torch's).
     """
 
     compile: CompileMode = "off"
+    attention: AttentionKernel = "hwkit"
 
 
 class CpuBackend(Backend[CpuOptions]):

@@ -70,7 +70,8 @@ class TorchGraphExecutable(Executable):
             graph = graph.to(self.torch_device).eval()
         except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
             raise CompileError(f"{self.backend}: cannot place the graph on {self.device.name}: {e}") from e
-        return compile_graph(graph, mode, self.torch_device.type, getattr(self.options, "precision", "fp32"))
+        return compile_graph(graph, mode, self.torch_device.type, getattr(self.options, "precision", "fp32"),
+                             attention=getattr(self.options, "attention", "aten"))  # cuda has no choice
 
     def execute(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         tensors = [self._value_to_device(inputs[name]) for name in self.input_names]

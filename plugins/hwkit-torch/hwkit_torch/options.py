@@ -10,3 +10,7 @@ CompileMode = Literal["off", "fast", "default", "reduce-overhead", "max-autotune
 (freezing, and CUDA graphs on the GPU: docs/torch-backends.md); the others are ``torch.compile``
 modes as they are."""
 COMPILE_MODES: tuple[CompileMode, ...] = typing.get_args(CompileMode)
+
+AttentionKernel = Literal["hwkit", "aten"]
+"""Which kernel runs attention on the CPU at fp32: "hwkit" (hwkit_torch/cpu_attention.py, built
+once per machine with the C++ compiler) or "aten" (torch's scaled_dot_product_attention)."""
