@@ -111,6 +111,12 @@ class BackendOptions:
     threads: int | None = None
     precision: Precision = "fp32"
 
+    # Values a timed run (``hwkit.bench``) gives the options its user left unset: for a backend
+    # whose fastest steady state takes a compile step that one untimed run (check, the API)
+    # would not pay back. A bench record's ``options`` are the values the backend ran with
+    # (``Executable.options``, which a backend may settle while compiling or on its first run).
+    timing_defaults: ClassVar[Mapping[str, Any]] = {}
+
     def __post_init__(self) -> None:
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise OptionError(f"threads must be a whole number >= 1, got {self.threads!r}")
@@ -136,12 +142,19 @@ class BackendOptions:
         converted = {name: _convert(name, value, hints[name]) for name, value in values.items()}
         return cls(**converted)
 
+    def timed(self, given: Mapping[str, Any]) -> BackendOptions:
+        """These options for a timed run: ``timing_defaults`` for each option not in ``given``
+        (the options the user set)."""
+        defaults = {k: v for k, v in self.timing_defaults.items() if k not in given}
+        return dataclasses.replace(self, **defaults) if defaults else self
+
     @classmethod
     def describe(cls) -> dict[str, str]:
-        """Option name -> its type and default, for help texts."""
+        """Option name -> its type and default (and a timed run's, where it differs), for help texts."""
         hints = typing.get_type_hints(cls)
         return {
-            f.name: f"{_type_name(hints[f.name])} (default: {f.default!r})"
+            f.name: f"{_type_name(hints[f.name])} (default: {f.default!r}"
+                    + (f"; bench: {cls.timing_defaults[f.name]!r})" if f.name in cls.timing_defaults else ")")
             for f in dataclasses.fields(cls)
         }
 

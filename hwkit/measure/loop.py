@@ -40,7 +40,9 @@ def measure(
     """Compile and time one backend into ``record`` (which keeps partial results on error)."""
     name = split_target(target)[0]
     report = progress or (lambda *_: None)
-    info, device, parsed = resolve(target, settings.backend_options(name))
+    given = settings.backend_options(name)
+    info, device, parsed = resolve(target, given)
+    parsed = parsed.timed(given)  # e.g. the cpu backend's compile=auto (BackendOptions.timing_defaults)
     record.device, record.device_kind = device.name, device.kind
     record.options = dataclasses.asdict(parsed)
     record.versions = info.versions()
@@ -54,6 +56,8 @@ def measure(
         outputs = run(input_sets[0])
         sync()
         record.first_run_s = clock() - start
+        record.options = dataclasses.asdict(exe.options)  # as the backend settled them (e.g. compile=auto)
+        record.timed_options = {k: record.options[k] for k in parsed.timing_defaults if k not in given}
         # Once, outside the clock: a backend whose outputs are not the model's has no row to time.
         check_outputs(model.outputs, outputs, target, model.inputs, input_sets[0])
         record.outputs = outputs = _kept(outputs, sync)

@@ -48,6 +48,9 @@ class BackendResult(RunRecord):
     emulated: str = ""
     baseline: bool = False
     accuracy: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The options the timed run chose itself where the user set none (BackendOptions.timing_defaults),
+    # as the backend settled them: e.g. {"compile": "fast"} for the cpu backend; shown beside its name.
+    timed_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     _summary: tuple[tuple[int, int], Summary] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -176,6 +179,7 @@ class BenchResult:
             "compile_s": record.compile_s,
             "first_run_s": record.first_run_s,
             "options": record.options,
+            "timed_options": record.timed_options or None,
             "versions": record.versions,
             "latency_s": dataclasses.asdict(stats) if stats else None,
             "ci_half_width": stats.ci_half_width if stats else None,

@@ -13,7 +13,7 @@ from hwkit.report.tables import delta_text, has_precision_axis, precision_label,
 CSV_COLUMNS = ["backend", "device", "batch", "precision", "emulated", "baseline", "status", "median_s", "p90_s", "p99_s", "ci_low_s", "ci_high_s",
                "runs", "items_per_s", "vs_fastest", "within_noise", "speedup_vs_fp32",
                "cosine_vs_fp32", "top1_vs_fp32", "max_abs_vs_fp32", "cosine_vs_reference", "top1_vs_reference", "max_abs_diff", "parity", "compile_s", "first_run_s",
-               "peak_rss_mib", "gflops_per_s", "percent_of_peak", "error", "machine_busy"]
+               "peak_rss_mib", "gflops_per_s", "percent_of_peak", "error", "machine_busy", "timed_options"]
 
 
 def bench_csv(data: dict[str, Any]) -> str:
@@ -36,11 +36,11 @@ def bench_markdown(data: dict[str, Any]) -> str:
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in bench_rows(data):
         if row["median_s"] is None:
-            cells = [row["backend"], row["device"], str(row["batch"]), f"**{row['status']}**", "", "", "", "",
+            cells = [_backend(row), row["device"], str(row["batch"]), f"**{row['status']}**", "", "", "", "",
                      row["error"], "", ""]
         else:
             median = format_time(row["median_s"]) + (" (machine busy)" if row["machine_busy"] else "")
-            cells = [row["backend"], row["device"], str(row["batch"]), median, format_time(row["p90_s"]),
+            cells = [_backend(row), row["device"], str(row["batch"]), median, format_time(row["p90_s"]),
                      f"{format_time(row['ci_low_s'])} – {format_time(row['ci_high_s'])}" if row["ci_low_s"] is not None
                      else f"none: {row['runs']} runs are too few", f"{row['items_per_s']:,.1f}",
                      f"{row['vs_fastest']:.2f}x" + (" (within noise)" if row["within_noise"] else ""),
@@ -51,6 +51,11 @@ def bench_markdown(data: dict[str, Any]) -> str:
             cells += [precision_label(row), speedup_text(row), delta_text(row)]
         lines.append("| " + " | ".join(map(_cell, cells)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _backend(row: dict[str, Any]) -> str:
+    """The backend's name, with the options its timed run chose itself (e.g. ``cpu (compile=fast)``)."""
+    return f"{row['backend']} ({row['timed_options']})" if row["timed_options"] else row["backend"]
 
 
 def _cell(text: str) -> str:

@@ -277,6 +277,7 @@ def bench_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         vs_fp32, vs_reference = accuracy.get("vs_fp32") or {}, accuracy.get("vs_reference") or {}
         rows.append({
             "backend": result["backend"],
+            "timed_options": " ".join(f"{k}={v}" for k, v in (result.get("timed_options") or {}).items()),
             "device": result["device"],
             "batch": result["batch"],
             "precision": result.get("precision") or "fp32",

@@ -36,7 +36,8 @@ def bench_table(data: dict[str, Any]) -> Table:
         table.add_column(column, justify="left" if column in ("backend", "device", "precision") else "right",
                          no_wrap=column in ("backend", "median", "p90"))
     for row in bench_rows(data):
-        head = ([escape(row["backend"]), escape(row["device"] or "-")] + ([precision_label(row)] if precise else [])
+        name = escape(row["backend"]) + (f" [dim]{escape(row['timed_options'])}[/dim]" if row["timed_options"] else "")
+        head = ([name, escape(row["device"] or "-")] + ([precision_label(row)] if precise else [])
                 + ([str(row["batch"])] if sweep else []))
         if row["median_s"] is None:
             filler = [""] * (len(columns) - len(head) - 2)

@@ -7,7 +7,8 @@ a model is compiled, so that without torch the backend is listed as unavailable,
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hwkit import Backend, BackendOptions, Device, Executable, hookimpl
 from hwkit.backend import Precision, PrecisionSupport
@@ -28,13 +29,18 @@ class CpuOptions(BackendOptions):
 
     Attributes:
         compile: "off" (eager), "fast" (Inductor with freezing: docs/torch-backends.md) or a
-            torch.compile mode; compiled graphs are compiled within compile().
+            torch.compile mode; compiled graphs are compiled within compile(). "auto" (a
+            bench's value) is "fast" where torch.compile takes the graph, else eager.
         attention: the kernel of fp32 attention: "hwkit" (hwkit's own, faster on AMD CPUs; ATen's
             where it cannot be built, with a warning) or "aten" (torch's).
     """
 
     compile: CompileMode = "off"
     attention: AttentionKernel = "hwkit"
+
+    # A bench times torch compiled (docs/torch-backends.md, "Should fast be the default?"): its
+    # compile time has a column of its own, and eager stays where one run is all (check, the API).
+    timing_defaults: ClassVar[Mapping[str, Any]] = {"compile": "auto"}
 
 
 class CpuBackend(Backend[CpuOptions]):
@@ -62,8 +68,8 @@ class CpuBackend(Backend[CpuOptions]):
 
         if options.threads:
             torch.set_num_threads(options.threads)  # per process: bench isolates each backend
-        executable = TorchGraphExecutable(model, device, options, backend=self.name)
-        executable.module = with_precision(executable.module, "cpu", options.precision)
+        executable = TorchGraphExecutable(model, device, options, backend=self.name,
+                                          wrap=lambda module: with_precision(module, "cpu", options.precision))
         if options.compile != "off":
             from hwkit_torch.compiled import warm_up
 

@@ -8,7 +8,9 @@ model's declared dtypes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,25 +38,31 @@ class TorchGraphExecutable(Executable):
 
     torch_device = torch.device("cpu")
 
-    def __init__(self, model: Model, device: Device, options: BackendOptions, backend: str) -> None:
+    def __init__(self, model: Model, device: Device, options: BackendOptions, backend: str,
+                 wrap: Callable[[Any], Any] | None = None) -> None:
         super().__init__(model, device, options)
         self.backend = backend
         self.input_names = [s.name for s in model.inputs]
         declared = {v.name: v.type.tensor_type.elem_type for v in model.proto.graph.output}
         self.output_specs = [(s.name, s.dtype, declared.get(s.name)) for s in model.outputs]
+        self._wrap = wrap or (lambda module: module)  # e.g. the cpu backend's autocast
         proto = _with_weights(model)
         mode: CompileMode = getattr(options, "compile", "off")  # cpu and cuda options have it
+        # compile=auto: "fast" until its first run settles it (_settle); the graph is kept until then
+        self._undecided = proto if mode == "auto" else None
         # The GraphModule, torch.compile's wrapper of it, or a PerShapeModule; None once closed.
-        self.module: Any
+        self.module: Any = self._wrap(self._module(proto, "fast" if mode == "auto" else mode))
+
+    def _module(self, proto: Any, mode: CompileMode) -> Any:
         try:
-            self.module = self._build(proto, mode)  # raises UnsupportedOpError listing every op
+            return self._build(proto, mode)  # raises UnsupportedOpError listing every op
         except HwkitError as e:
             if not needs_shapes(e, proto):
                 raise
             # An op needs a dynamic dim's value: convert per input shape, if that works at all.
             per_shape = PerShapeModule(proto, self.input_names, lambda p: self._build(p, mode))
             try:
-                defaults = model.resolve_shapes()
+                defaults = self.model.resolve_shapes()
             except ModelError:  # dims without default sizes: the first run of a shape converts it
                 defaults = None
             if defaults is not None:
@@ -62,7 +70,7 @@ class TorchGraphExecutable(Executable):
                     per_shape.prepare(defaults)
                 except HwkitError:
                     raise e from None  # static shapes do not help either: the symbolic conversion's error
-            self.module = per_shape
+            return per_shape
 
     def _build(self, proto: Any, mode: CompileMode) -> Any:
         graph = convert(proto, backend=self.backend)
@@ -83,12 +91,28 @@ class TorchGraphExecutable(Executable):
         that ``what`` failed) becomes one ExecutionError naming the backend."""
         try:
             with torch.inference_mode():
-                return self._forward(tensors)
+                result = self._forward(tensors)
         except HwkitError:
             raise
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ExecutionError(f"{self.backend}: {what} failed: {type(e).__name__}: {first}") from e
+            if self._undecided is None:
+                raise ExecutionError(f"{self.backend}: {what} failed: {type(e).__name__}: {first}") from e
+            # compile=auto: torch.compile could not take the graph (data-dependent shapes, no C++
+            # compiler, ...): eager from now on, said in a warning and in the options
+            warnings.warn(f"{self.backend}: compile=auto runs '{self.model.name}' eagerly: torch.compile failed on "
+                          f"its first run: {type(e).__name__}: {first}", stacklevel=2)
+            self.module = self._wrap(self._module(self._undecided, "off"))
+            self._settle("off")
+            return self._guarded_forward(tensors, what)
+        if self._undecided is not None:
+            self._settle("fast")
+        return result
+
+    def _settle(self, mode: CompileMode) -> None:
+        """compile=auto's choice, made on the first run, in the options the records show."""
+        self._undecided = None
+        self.options = dataclasses.replace(self.options, compile=mode)  # type: ignore[call-arg]
 
     def _forward(self, tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         return self.module(*tensors)

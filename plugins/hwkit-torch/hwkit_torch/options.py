@@ -5,10 +5,11 @@ from __future__ import annotations
 import typing
 from typing import Literal
 
-CompileMode = Literal["off", "fast", "default", "reduce-overhead", "max-autotune"]
+CompileMode = Literal["off", "fast", "auto", "default", "reduce-overhead", "max-autotune"]
 """How the converted graph runs: "off" eagerly; "fast" with hwkit's tuned Inductor settings
-(freezing, and CUDA graphs on the GPU: docs/torch-backends.md); the others are ``torch.compile``
-modes as they are."""
+(freezing, and CUDA graphs on the GPU: docs/torch-backends.md); "auto" as "fast" where
+torch.compile takes the graph on its first run, else eagerly (with a warning; the options then
+say "off"), the cpu backend's value in a bench; the others are ``torch.compile`` modes as they are."""
 COMPILE_MODES: tuple[CompileMode, ...] = typing.get_args(CompileMode)
 
 AttentionKernel = Literal["hwkit", "aten"]

@@ -121,7 +121,7 @@ def test_compile_fast_calls_the_kernel_from_inductor(kernel):
     assert compare_output("hidden_states", expected["hidden_states"], got["hidden_states"], tolerance("fp32")).passed
 
 
-def test_without_a_compiler_it_says_why_and_attention_stays_on_aten(monkeypatch, tmp_path):
+def test_row_119_without_a_compiler_it_says_why_and_attention_stays_on_aten(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     reason = cpu_attention._load()
     assert reason is not None and "no C++ compiler" in reason and "no-such-compiler" in reason

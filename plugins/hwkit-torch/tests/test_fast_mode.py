@@ -134,3 +134,47 @@ def test_fast_mode_recompiles_for_new_shapes_of_dynamic_axes_and_agrees(tmp_path
             assert got.shape == (batch, seq, 32)
             agreement = compare_output("hidden", expected, got, tolerance("fp32"))
             assert agreement.passed, f"batch {batch}, seq {seq}: {agreement.to_dict()}"
+
+
+def _range():
+    """A graph torch.compile(fullgraph=True) refuses (torch 2.13): Range with bounds read from data
+    (Inductor fails on it; NonZero and Unique compile)."""
+    from onnx import TensorProto, helper
+
+    import onnx_graphs as graphs
+
+    return graphs.model([helper.make_node("Range", ["start", "limit", "delta"], ["y"])],
+                        [helper.make_tensor_value_info(n, TensorProto.INT64, []) for n in ("start", "limit", "delta")],
+                        [helper.make_tensor_value_info("y", TensorProto.INT64, ["n"])], [])
+
+
+def test_row_120_auto_runs_eagerly_with_a_warning_where_torch_compile_refuses_the_graph(monkeypatch):
+    require_backend("cpu")
+    import numpy as np
+
+    from hwkit_torch import compiled
+
+    # The warm-up's random scalars make no valid range: the first run is ours, as for a model
+    # without default sizes.
+    monkeypatch.setattr(compiled, "warm_up", lambda executable, model: None)
+    with hwkit.compile(hwkit.Model.load(_range()), "cpu", compile="auto") as exe:
+        assert exe.options.compile == "auto", "settled before its first run"
+        with pytest.warns(UserWarning, match=r"cpu: compile=auto runs '.*' eagerly: torch.compile failed on its first run"):
+            got = exe.run({"start": np.array(2), "limit": np.array(11), "delta": np.array(3)})
+        assert exe.options.compile == "off"
+        np.testing.assert_array_equal(got["y"], [2, 5, 8])
+        again = exe.run({"start": np.array(0), "limit": np.array(2), "delta": np.array(1)})  # eager from now on
+    np.testing.assert_array_equal(again["y"], [0, 1])
+
+
+@pytest.mark.slow
+def test_auto_is_fast_where_torch_compile_takes_the_graph_and_the_bench_uses_it():
+    require_backend("cpu")
+    with hwkit.compile(hwkit.Model.builtin("mlp"), "cpu", compile="auto", threads=1) as exe:
+        assert exe.options.compile == "fast"
+    assert hwkit.compile(hwkit.Model.builtin("mlp"), "cpu").options.compile == "off"  # not timed: eager
+    result = hwkit.bench("mlp", ["cpu"], threads=1, min_time=0.05, max_time=1.0, efficiency=False)
+    (record,) = result.results
+    assert record.ok, record.error
+    assert record.options["compile"] == "fast" and record.timed_options == {"compile": "fast"}
+    assert record.compile_s is not None and record.compile_s > record.summary.median  # compiled in compile()
