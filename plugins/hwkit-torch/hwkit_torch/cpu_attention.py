@@ -93,7 +93,7 @@ def _load() -> str | None:
         return f"no C++ compiler: install one (e.g. g++) or set CXX (looked for '{os.environ.get('CXX') or 'c++'}')"
     source = resources.files("hwkit_torch").joinpath(SOURCE).read_text()
     flags = _flags()
-    key = hashlib.sha256("\0".join([source, torch.__version__, compiler, *flags]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\0".join([source, torch.__version__, compiler, *flags[0], *flags[1]]).encode()).hexdigest()[:16]
     library = cache_folder("torch") / f"cpu_attention-{key}.so"
     if not library.exists():
         reason = _build(compiler, source, flags, library)
@@ -107,29 +107,33 @@ def _load() -> str | None:
     return None
 
 
-def _flags() -> list[str]:
+def _flags() -> tuple[list[str], list[str]]:
+    """The compile step's flags and the link step's. Linked without -fopenmp, as Inductor links its
+    kernels: the OpenMP calls resolve to the runtime torch has loaded, never to a second one (two
+    OpenMP pools on the same cores fight)."""
     home = Path(torch.__file__).parent  # the wheel's headers and libraries
     capability = torch.backends.cpu.get_cpu_capability()
-    return ["-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp",  # at::parallel_for is OpenMP here
-            f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
-            *_CAPABILITY_FLAGS.get(capability, []),
-            f"-I{home / 'include'}", f"-L{home / 'lib'}", "-lc10", "-ltorch_cpu"]
+    return (["-O3", "-std=c++17", "-fPIC", "-fopenmp",  # at::parallel_for is OpenMP here
+             f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
+             *_CAPABILITY_FLAGS.get(capability, []), f"-I{home / 'include'}"],
+            ["-shared", f"-L{home / 'lib'}", "-lc10", "-ltorch_cpu"])
 
 
-def _build(compiler: str, source: str, flags: list[str], library: Path) -> str | None:
-    """Compile into a scratch file beside ``library``, then rename it into place (atomic: another
-    process sees no library or a whole one; two building at once both succeed)."""
+def _build(compiler: str, source: str, flags: tuple[list[str], list[str]], library: Path) -> str | None:
+    """Compile into a scratch folder beside ``library``, then rename the library into place
+    (atomic: another process sees no library or a whole one; two building at once both succeed)."""
     with tempfile.TemporaryDirectory(dir=library.parent, prefix=".building-") as scratch:
-        cpp, built = Path(scratch) / SOURCE, Path(scratch) / library.name
+        cpp, obj, built = Path(scratch) / SOURCE, Path(scratch) / "attention.o", Path(scratch) / library.name
         cpp.write_text(source)
-        try:
-            done = subprocess.run([compiler, str(cpp), "-o", str(built), *flags], capture_output=True,
-                                  text=True, timeout=BUILD_SECONDS, check=False)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return f"building it with {compiler} failed: {e}"
-        if done.returncode != 0:
-            first = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()[:200])
-            return f"building it with {compiler} failed: {first}"
+        for step in ([compiler, "-c", str(cpp), "-o", str(obj), *flags[0]],
+                     [compiler, str(obj), "-o", str(built), *flags[1]]):
+            try:
+                done = subprocess.run(step, capture_output=True, text=True, timeout=BUILD_SECONDS, check=False)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                return f"building it with {compiler} failed: {e}"
+            if done.returncode != 0:
+                first = next((line for line in done.stderr.splitlines() if "error" in line), done.stderr.strip()[:200])
+                return f"building it with {compiler} failed: {first}"
         os.replace(built, library)
     return None
 

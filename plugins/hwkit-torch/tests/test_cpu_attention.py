@@ -174,3 +174,12 @@ def test_kernel_matches_numpy_on_a_hand_sized_case(kernel):
     scores = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
     p = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(kernel(q, k, v, None, 1.0)[0, 0].numpy(), p @ v[0, 0].numpy(), rtol=1e-6)
+
+
+def test_the_kernel_uses_torchs_openmp_runtime_not_a_second_one(kernel):
+    """Linked as Inductor links its kernels: two OpenMP pools on the same cores would fight."""
+    q = torch.randn(1, 2, 64, 16)
+    kernel(q, q, q, None, 0.25)  # its parallel region has run
+    with open("/proc/self/maps") as maps:
+        runtimes = {line.split()[-1] for line in maps if "libgomp" in line or "libiomp" in line}
+    assert len(runtimes) <= 1, runtimes
