@@ -137,7 +137,7 @@ def _bench_caption(data: dict[str, Any]) -> str:
             f"{escape(key)}: {escape(why)}" for key, why in reasons.items())
     if data["model"].get("flops"):
         text += ("; GFLOP/s: the graph's counted FLOPs / median; % peak: of the measured matmul peak in the row's "
-                 "precision (hwkit peak)")
+                 "precision (hwkit peak; a runtime's convolutions can beat that matmul, so over 100% can be real)")
     if data.get("interrupted"):
         text += ". INTERRUPTED: partial results"
     return text
