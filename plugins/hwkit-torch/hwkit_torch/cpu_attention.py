@@ -4,12 +4,13 @@ The converter turns the attention pattern into ``F.scaled_dot_product_attention`
 ATen's kernel for it computes its small per-block products with MKL's sgemm, which runs without
 AVX-512 on AMD CPUs. ``cpu_attention.cpp`` computes them with oneDNN's brgemm micro-kernel (through
 ``at::native::cpublas::brgemm``). Measured on the 2-core AMD EPYC, 2 threads, fp32: the built-in
-encoder's attention [1, 4, 128, 64] 133 → 83 µs, BERT-base's [1, 12, 128, 64] 380 → 203 µs,
-[2, 8, 77, 32] 195 → 101 µs, within 1.5e-6 of ATen's results (``docs/torch-backends.md``).
+encoder's attention [1, 4, 128, 64] 132 → 74 µs, BERT-base's [1, 12, 128, 64] 384 → 211 µs,
+[2, 8, 77, 32] 203 → 115 µs, within 1e-6 of ATen's results (``docs/torch-backends.md``).
 
 The kernel is C++ built once per machine with the C++ compiler (``$CXX``, else ``c++``) against
-the installed torch's headers, about 7 s, into hwkit's cache folder (``hwkit.backend.cache_folder``),
-keyed by its source, torch's version and the CPU's vector capability; later processes load it.
+the installed torch's headers, about 8 s, into hwkit's cache folder (``hwkit.backend.cache_folder``),
+keyed by its source, torch's version, the compiler and its flags (the CPU's vector capability
+among them); later processes load it (a cached build that will not load is built again).
 Where it cannot be built (no compiler, another OS), the graph keeps ATen's kernel, with one
 warning naming the reason: a slower attention, never a different result. ``-o cpu.attention=aten``
 keeps ATen's kernel on purpose (to compare the two).
@@ -95,14 +96,18 @@ def _load() -> str | None:
     flags = _flags()
     key = hashlib.sha256("\0".join([source, torch.__version__, compiler, *flags[0], *flags[1]]).encode()).hexdigest()[:16]
     library = cache_folder("torch") / f"cpu_attention-{key}.so"
-    if not library.exists():
-        reason = _build(compiler, source, flags, library)
-        if reason is not None:
-            return reason
-    try:
-        torch.ops.load_library(str(library))
-    except OSError as e:
-        return f"loading {library} failed: {e}"
+    for attempt in ("cached", "built"):
+        if not library.exists():
+            reason = _build(compiler, source, flags, library)
+            if reason is not None:
+                return reason
+        try:
+            torch.ops.load_library(str(library))
+            break
+        except OSError as e:  # a damaged cache entry: build it again, once
+            library.unlink(missing_ok=True)
+            if attempt == "built":
+                return f"loading {library} failed: {e}"
     _register_fake()
     return None
 

@@ -183,3 +183,32 @@ def test_the_kernel_uses_torchs_openmp_runtime_not_a_second_one(kernel):
     with open("/proc/self/maps") as maps:
         runtimes = {line.split()[-1] for line in maps if "libgomp" in line or "libiomp" in line}
     assert len(runtimes) <= 1, runtimes
+
+
+def test_a_damaged_cached_build_is_built_again(monkeypatch, tmp_path):
+    """The cache heals: a library that will not load (truncated, foreign) is rebuilt, not kept."""
+    monkeypatch.setenv("HWKIT_CACHE_DIR", str(tmp_path / "cache"))
+    loaded = []
+    monkeypatch.setattr(cpu_attention, "_register_fake", lambda: None)
+    monkeypatch.setattr(torch.ops, "load_library", lambda path: loaded.append(open(path, "rb").read(4)))
+
+    def build(compiler, source, flags, library):
+        library.write_bytes(b"\x7fELF rebuilt")
+        return None
+
+    monkeypatch.setattr(cpu_attention, "_build", build)
+    folder = tmp_path / "cache" / "torch"
+    folder.mkdir(parents=True)
+    assert cpu_attention._load() is None and loaded == [b"\x7fELF"]  # built once, loaded
+    (library,) = folder.glob("cpu_attention-*.so")
+    library.write_bytes(b"garbage")
+    calls = []
+
+    def load_library(path):
+        calls.append(open(path, "rb").read())
+        if calls[-1] == b"garbage":
+            raise OSError("invalid ELF header")
+
+    monkeypatch.setattr(torch.ops, "load_library", load_library)
+    assert cpu_attention._load() is None
+    assert calls == [b"garbage", b"\x7fELF rebuilt"]
