@@ -7,6 +7,8 @@ What the package owns:
 * ``hwkit_torch.executable``: ``TorchGraphExecutable``, the Executable both backends share
   (convert once, optionally ``torch.compile``, run under ``torch.inference_mode``);
 * ``hwkit_torch.cpu`` and ``hwkit_torch.cuda``: the two backends, each its plugin's entry point;
+* ``hwkit_torch.compiled`` (+ ``inductor_onednn``, ``onednn``, ``cpu_attention``): how a converted
+  graph runs fast: torch.compile modes, oneDNN linears, hwkit's fp32 attention kernel;
 * ``hwkit_torch.options``: option types the backends and the executable share;
 * ``hwkit_torch.testing``: ONNX's node test suite through the converter (conformance runs).
 
