@@ -71,10 +71,11 @@ def test_describe_names_the_bench_value_beside_the_default():
 
 
 def test_a_bench_record_shows_the_value_the_backend_settled_on(settling):
-    (record,) = bench(add_relu_model(), ["settling"], BenchSettings(**QUICK)).results
+    result = bench(add_relu_model(), ["settling"], BenchSettings(**QUICK))
+    (record,) = result.results
     assert record.ok
     assert record.options["mode"] == "tuned" and record.timed_options == {"mode": "tuned"}
-    data = bench(add_relu_model(), ["settling"], BenchSettings(**QUICK)).to_dict()
+    data = result.to_dict()
     assert data["results"][0]["timed_options"] == {"mode": "tuned"}
     assert "settling (mode=tuned)" in bench_markdown(data)
     assert bench_csv(data).splitlines()[1].endswith(",mode=tuned")

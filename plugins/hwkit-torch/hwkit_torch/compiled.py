@@ -93,8 +93,6 @@ class _Compiled:
             result = self.compiled(*args)
         finally:
             _calling.pop()
-            if not _calling:  # a compilation that failed may have skipped its end callback
-                _opened.close()
         if len(self.graph.graph.nodes) != self.nodes:  # O(1): rewritten while compiling (above)
             self.graph.recompile()
             self.nodes = len(self.graph.graph.nodes)
