@@ -1,12 +1,9 @@
-"""Shared by the hwkit-tensorflow tests: the skip when the conversion stack is missing, one
-conversion cache for the whole run (every xdist worker), TensorFlow's threads, tiny graphs."""
+"""Shared by the hwkit-tensorflow tests: the skip when the conversion stack is missing, and tiny
+graphs (the fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
 import importlib.util
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,37 +22,6 @@ def skip_without_conversion_stack() -> None:
     missing = [f"{module} ({dist})" for module, dist in NEEDED.items() if importlib.util.find_spec(module) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed: hwkit install tensorflow", allow_module_level=True)
-
-
-@pytest.fixture(scope="session")
-def conversions(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One cache folder for every worker of this run: conversions are slow, and keyed by content."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    folder = shared / "hwkit-tensorflow-cache"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tensorflow_threads() -> int:
-    """TensorFlow's pools sized once for the worker, before any test starts them: the kit
-    compiles with threads=1 and TensorFlow cannot resize them afterwards."""
-    import tensorflow as tf
-
-    if tf.config.threading.get_intra_op_parallelism_threads() != 1:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(1)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError as e:  # pragma: no cover - something started TensorFlow before the tests
-            pytest.fail(f"TensorFlow started before the hwkit-tensorflow tests could size its pools: {e}")
-    return 1
-
-
-@pytest.fixture(autouse=True)
-def _shared_cache(conversions: Path, tensorflow_threads: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HWKIT_CACHE_DIR", str(conversions))
-    yield
 
 
 def _model(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],

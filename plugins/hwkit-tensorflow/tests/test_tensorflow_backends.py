@@ -18,17 +18,13 @@ from hwkit.testing.conformance import reference_outputs
 from hwkit_tensorflow import cache, convert, failures
 from tensorflow_graphs import (
     agrees_with_onnxruntime,
-    _shared_cache,
     castlike_graph,
-    conversions,
     layouts_graph,
     offset_graph,
     skip_without_conversion_stack,
-    tensorflow_threads,
 )
 
 skip_without_conversion_stack()
-__all__ = ["_shared_cache", "conversions", "tensorflow_threads"]  # fixtures, used by name
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "litert"])

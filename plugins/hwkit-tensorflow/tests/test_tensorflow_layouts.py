@@ -12,16 +12,12 @@ import hwkit
 from hwkit_tensorflow import layout
 from tensorflow_graphs import (
     agrees_with_onnxruntime,
-    _shared_cache,
-    conversions,
     kept_3d_graph,
     skip_without_conversion_stack,
-    tensorflow_threads,
     tied_3d_graph,
 )
 
 skip_without_conversion_stack()
-__all__ = ["_shared_cache", "conversions", "tensorflow_threads"]  # fixtures, used by name
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "litert"])
